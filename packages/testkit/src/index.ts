@@ -1,0 +1,3 @@
+export { createTestDatabase, databaseUrl } from './database.ts'
+export { waitFor } from './wait.ts'
+export { freePort, suffix } from './ports.ts'
