@@ -37,6 +37,12 @@ export const memcachedSettings = defineSettings({
     default: ['127.0.0.1:11211'],
     description: 'Memcached servers, comma-separated host:port (empty list disables the cache)',
   },
+  cachePrefix: {
+    env: 'CACHE_PREFIX',
+    schema: Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
+    default: 'fed',
+    description: 'key prefix in Memcached (separates deployments sharing a cache)',
+  },
   cacheEnabled: {
     env: 'CACHE_ENABLED',
     schema: Type.Boolean(),

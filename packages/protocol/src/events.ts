@@ -15,12 +15,12 @@ export const EventData = {
     status: Type.Union([Type.Literal('ok'), Type.Literal('timeout')]),
   }, { additionalProperties: false }),
   dialed: Type.Object({
-    status: Type.Union(DIAL_STATUSES.map((s) => Type.Literal(s))),
+    status: Type.Enum(DIAL_STATUSES),
     answeredSec: Type.Optional(Type.Number({ minimum: 0 })),
   }, { additionalProperties: false }),
   recorded: Type.Object({ file: Str(255), durationSec: Type.Number({ minimum: 0 }) }, { additionalProperties: false }),
   amd: Type.Object({
-    status: Type.Union(AMD_STATUSES.map((s) => Type.Literal(s))),
+    status: Type.Enum(AMD_STATUSES),
     cause: Type.Optional(Str(80)),
   }, { additionalProperties: false }),
   waited: Type.Object({}, { additionalProperties: false }),

@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { ActionArgs, ACTION_NAMES } from './actions.ts'
+import { ACTION_NAMES, AmdArgs, DialArgs, GatherArgs, GotoArgs, HangupArgs, PlayArgs, RecordArgs, WaitArgs } from './actions.ts'
 import { EVENT_NAMES } from './events.ts'
 
 // Protocol v1: every method takes one struct. Argument and result schemas are checked at the
@@ -21,14 +21,14 @@ export const CallStepParams = Type.Object({
   callId: Id,
   instanceId: Id,
   state: Type.Optional(Type.String({ maxLength: 8192 })),
-  event: Type.Union(EVENT_NAMES.map((e) => Type.Literal(e))),
+  event: Type.Enum(EVENT_NAMES),
   data: Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean()]), { maxProperties: 16 }),
   channel: Channel,
 }, { additionalProperties: false })
 
 export const CallStepResult = Type.Object({
-  action: Type.Union(ACTION_NAMES.map((a) => Type.Literal(a))),
-  args: Type.Union(Object.values(ActionArgs)),
+  action: Type.Enum(ACTION_NAMES),
+  args: Type.Union([PlayArgs, GatherArgs, DialArgs, RecordArgs, WaitArgs, AmdArgs, HangupArgs, GotoArgs]),
   state: Type.String({ maxLength: 8192 }),
   vars: Type.Optional(Vars),
 }, { additionalProperties: false })
@@ -59,7 +59,7 @@ export const HeartbeatParams = Type.Object({
 }, { additionalProperties: false })
 
 export const HeartbeatResult = Type.Object({
-  commands: Type.Array(Type.Union(HEARTBEAT_COMMANDS.map((c) => Type.Literal(c)))),
+  commands: Type.Array(Type.Enum(HEARTBEAT_COMMANDS)),
   manifestVersion: Int32(),
 }, { additionalProperties: false })
 

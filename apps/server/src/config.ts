@@ -1,0 +1,61 @@
+import Type from 'typebox'
+import { defineSettings, databaseSettings, memcachedSettings, redisSettings, s3Settings, logSettings } from '@federate/config'
+
+/** Everything `federate serve` reads, validated once at start. */
+export const serverSettings = defineSettings({
+  ...databaseSettings,
+  ...memcachedSettings,
+  ...redisSettings,
+  ...s3Settings,
+  ...logSettings,
+  host: { env: 'FEDERATE_HOST', schema: Type.String({ minLength: 1 }), default: '127.0.0.1', description: 'address to listen on' },
+  port: { env: 'FEDERATE_PORT', schema: Type.Integer({ minimum: 0, maximum: 65535 }), default: 8080, description: 'port to listen on' },
+  bodyLimit: {
+    env: 'FEDERATE_BODY_LIMIT',
+    schema: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }),
+    default: 1024 * 1024,
+    description: 'largest request body in bytes (XML-RPC and REST)',
+  },
+  trustProxy: {
+    env: 'FEDERATE_TRUST_PROXY',
+    schema: Type.Boolean(),
+    default: false,
+    description: 'trust X-Forwarded-* headers (set true only behind your own load balancer)',
+  },
+  stateTtlSec: {
+    env: 'FEDERATE_STATE_TTL_SEC',
+    schema: Type.Integer({ minimum: 60, maximum: 7 * 86400 }),
+    default: 4 * 3600,
+    description: 'how long a call\'s state token stays valid',
+  },
+  authCacheSec: {
+    env: 'FEDERATE_AUTH_CACHE_SEC',
+    schema: Type.Integer({ minimum: 0, maximum: 300 }),
+    default: 5,
+    description: 'seconds a verified instance token is remembered in memory (revocation takes effect within this)',
+  },
+  httpAllowList: {
+    env: 'FEDERATE_HTTP_ALLOW',
+    schema: Type.Array(Type.String({ minLength: 1 })),
+    default: [],
+    description: 'hosts a flow\'s http node may call, comma-separated (e.g. api.example.com,*.example.org); empty: none',
+  },
+  httpTimeoutMs: {
+    env: 'FEDERATE_HTTP_TIMEOUT_MS',
+    schema: Type.Integer({ minimum: 100, maximum: 30000 }),
+    default: 3000,
+    description: 'the longest a flow\'s http node may wait, whatever the flow asks',
+  },
+  dialerEnabled: {
+    env: 'FEDERATE_DIALER',
+    schema: Type.Boolean(),
+    default: true,
+    description: 'serve campaigns (needs Redis); false: dialer.next answers no work',
+  },
+  storageEnabled: {
+    env: 'FEDERATE_STORAGE',
+    schema: Type.Boolean(),
+    default: true,
+    description: 'serve prompts and recordings (needs S3)',
+  },
+})

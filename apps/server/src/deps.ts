@@ -1,0 +1,64 @@
+import type { Logger } from 'pino'
+import { createCache } from '@federate/cache'
+import type { ConfigOf } from '@federate/config'
+import { coreWriteKinds, createGroupCommitter, createPool, loadKeyring, type DbPool, type GroupCommitter } from '@federate/db'
+import type { Keyring } from '@federate/flows'
+import type { serverSettings } from './config.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import type { AppDeps } from './app.ts'
+
+export type ServerConfig = ConfigOf<typeof serverSettings>
+
+export interface ServerDeps extends AppDeps {
+  pool: DbPool
+  committer: GroupCommitter
+  metrics: Metrics
+  close: () => Promise<void>
+}
+
+const KEYRING_REFRESH_MS = 60_000
+
+/**
+ * Opens what an app server holds: the PostgreSQL pool, the Memcached cache, the group committer,
+ * the state-token keyring (from PostgreSQL, refreshed every minute so a rotation reaches every
+ * server). close() releases them children first.
+ */
+export async function createServerDeps (config: ServerConfig, logger: Logger): Promise<ServerDeps> {
+  const pool = createPool(config.databaseUrl, { max: config.databasePoolSize, logger: logger.child({ module: 'db' }) })
+  const metrics = createMetrics()
+  let keyring: Keyring
+  try {
+    keyring = await loadKeyring(pool)
+  } catch (err) {
+    await pool.close()
+    throw err
+  }
+  const refresh = setInterval(() => {
+    loadKeyring(pool).then((k) => { keyring = k }, (err: unknown) => { logger.warn({ err }, 'keyring refresh failed; keeping the current one') })
+  }, KEYRING_REFRESH_MS).unref()
+  const cache = createCache({
+    servers: config.memcachedServers,
+    enabled: config.cacheEnabled,
+    prefix: config.cachePrefix,
+    logger: logger.child({ module: 'cache' }),
+    registry: metrics.registry,
+  })
+  const committer = createGroupCommitter(pool, { kinds: coreWriteKinds })
+  let closed = false
+  return {
+    db: pool,
+    pool,
+    cache,
+    committer,
+    metrics,
+    keyring: () => keyring,
+    async close () {
+      if (closed) return
+      closed = true
+      clearInterval(refresh)
+      await committer.close()
+      await cache.close()
+      await pool.close()
+    },
+  }
+}
