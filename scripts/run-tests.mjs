@@ -24,13 +24,14 @@ if (selected.length === 0) {
   process.exit(1)
 }
 mkdirSync('test-results', { recursive: true })
+const tapFile = `test-results/tap-${process.pid}.txt`
 const concurrency = process.env.TEST_CONCURRENCY ?? '2'
 const result = spawnSync(process.execPath, [
   '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
   '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=tap', '--test-reporter-destination=test-results/tap.txt', ...selected,
+  '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...selected,
 ], { stdio: 'inherit', env: { ...process.env, TZ: 'UTC' } })
 // Close with the TAP summary lines (`# pass N`, `# fail N`) that CI reads.
-const tap = readFileSync('test-results/tap.txt', 'utf8').split('\n')
+const tap = readFileSync(tapFile, 'utf8').split('\n')
 console.log(tap.filter((l) => /^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) /.test(l)).join('\n'))
 process.exit(result.status ?? 1)

@@ -28,7 +28,7 @@ export async function startTestServer (t: TestContext, env: Record<string, strin
   })
   const logger = pino({ level: config.logLevel })
   const deps = await createServerDeps(config, logger)
-  const app = await buildApp(deps, { ...config, logger })
+  const app = await buildApp(deps, { ...config, localFlowCache: config.cacheEnabled && config.localFlowCache, logger })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   let closed = false
   const close = async (): Promise<void> => {

@@ -44,6 +44,8 @@ export interface AppOptions {
   authCacheSec: number
   httpAllowList: readonly string[]
   httpTimeoutMs: number
+  /** Keep parsed flow versions in memory too (default true). */
+  localFlowCache?: boolean
   logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
 }
 
@@ -60,11 +62,13 @@ export async function buildApp (deps: AppDeps, options: AppOptions): Promise<Fas
     // Keep-alive longer than a typical load balancer's idle timeout, so it closes first.
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,
+    // Unknown fields are an error, not silently dropped (Fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false } },
     // Request lines for operators' REST calls; none for the hot paths (instances, scrapers).
     logController: new LogController({ disableRequestLogging: (request) => QUIET_PATHS.has(request.url) }),
   })
   const metrics = deps.metrics ?? createMetrics()
-  const flows = createFlowSource(deps.db, deps.cache)
+  const flows = createFlowSource(deps.db, deps.cache, { local: options.localFlowCache ?? true })
   const instanceAuth = createInstanceAuthenticator(deps.db, metrics, options.authCacheSec)
   const apiAuth = createApiKeyAuth(deps.db, metrics, options.authCacheSec)
 

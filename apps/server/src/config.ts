@@ -46,6 +46,12 @@ export const serverSettings = defineSettings({
     default: 3000,
     description: 'the longest a flow\'s http node may wait, whatever the flow asks',
   },
+  localFlowCache: {
+    env: 'FEDERATE_LOCAL_FLOW_CACHE',
+    schema: Type.Boolean(),
+    default: true,
+    description: 'also keep parsed flow versions in process memory (they are immutable); off with CACHE_ENABLED=false',
+  },
   dialerEnabled: {
     env: 'FEDERATE_DIALER',
     schema: Type.Boolean(),

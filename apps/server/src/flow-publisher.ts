@@ -28,7 +28,7 @@ export async function publishFlow (db: Queryable, source: Pick<FlowSource, 'inva
   const checked = validateFlow(definition)
   if (!checked.ok) {
     throw new FlowRejectedError('FED_FLOW_INVALID',
-      checked.errors.map((e) => `${e.node ? `node ${e.node}: ` : ''}${e.path} ${e.message}`).join('; '), checked.errors)
+      checked.errors.map((e) => e.message).join('; '), checked.errors)
   }
   if (opts.missingPrompts) {
     const missing = await opts.missingPrompts(promptsOf(checked.flow))

@@ -11,6 +11,9 @@ export interface ReadThroughCache {
 export interface FlowRef { flowId: string, version: number }
 
 const ROUTE_TTL_SEC = 60
+// Parsed flow versions kept in this process. A published version never changes, so this needs
+// no invalidation: it only spares the Memcached round trip and JSON parse on each step.
+const LOCAL_FLOWS = 256
 
 export const formatRef = (r: FlowRef): string => `${r.flowId}@${r.version}`
 
@@ -26,7 +29,8 @@ export function parseRef (ref: string | undefined): FlowRef {
  * when a binding or a floating flow changes) and a flow by id@version (immutable: cached
  * without expiry, since a published version never changes).
  */
-export function createFlowSource (db: Queryable, cache: ReadThroughCache) {
+export function createFlowSource (db: Queryable, cache: ReadThroughCache, { local = true }: { local?: boolean } = {}) {
+  const parsed = new Map<string, Flow>()
   async function resolveNumber (number: string): Promise<FlowRef | null> {
     return await cache.get(`route:${number}`, async () => {
       const route = await numbersRepo.resolve(db, number)
@@ -51,11 +55,18 @@ export function createFlowSource (db: Queryable, cache: ReadThroughCache) {
     },
 
     async flow (ref: FlowRef): Promise<Flow> {
-      const definition = await cache.get(`flow:${formatRef(ref)}`, async () => {
+      const key = formatRef(ref)
+      const hit = parsed.get(key)
+      if (hit !== undefined) return hit
+      const definition = await cache.get(`flow:${key}`, async () => {
         const v = await flowsRepo.getVersion<Flow>(db, ref.flowId, ref.version)
         return v === null ? null : v.definition
       }, { ttlSec: 0 })
-      if (definition === null) throw new FaultError('FLOW_NOT_FOUND', formatRef(ref))
+      if (definition === null) throw new FaultError('FLOW_NOT_FOUND', key)
+      if (local) {
+        if (parsed.size >= LOCAL_FLOWS) parsed.delete(parsed.keys().next().value as string)
+        parsed.set(key, definition)
+      }
       return definition
     },
 

@@ -17,7 +17,7 @@ export async function startServer (overrides: { port?: number, host?: string } =
   })
   logger.info({ config: redacted(serverSettings, config) }, 'starting app server')
   const deps = await createServerDeps(config, logger)
-  const app = await buildApp(deps, { ...config, logger })
+  const app = await buildApp(deps, { ...config, localFlowCache: config.cacheEnabled && config.localFlowCache, logger })
   app.addHook('onClose', async () => { await deps.close() })
   const url = await app.listen({ port: overrides.port ?? config.port, host: overrides.host ?? config.host })
   logger.info({ url }, 'app server listening')

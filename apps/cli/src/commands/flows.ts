@@ -38,7 +38,7 @@ Examples:
     .action(async (file: string, opts: { json?: boolean }) => {
       const result = validateFlow(await readJson(file))
       if (!result.ok) {
-        print(opts.json, result, () => result.errors.map((e) => `${file}: ${e.node ? `node ${e.node}: ` : ''}${e.path} ${e.message}`).join('\n'))
+        print(opts.json, result, () => result.errors.map((e) => `${file}: ${e.message}`).join('\n'))
         process.exitCode = EXIT.USAGE
         return
       }

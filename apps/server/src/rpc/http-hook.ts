@@ -3,6 +3,13 @@ import { checkUrl, isBlockedAddress, type HttpOutcome, type HttpRequest } from '
 
 const MAX_BODY = 64 * 1024
 
+// The host part of an allow-list entry: `api.example.com:8443` -> api.example.com, `[::1]:80` -> ::1.
+function entryHost (entry: string): string {
+  const e = entry.trim().toLowerCase()
+  if (e.startsWith('[')) return e.slice(1, e.indexOf(']'))
+  return e.split(':').length === 2 ? e.slice(0, e.indexOf(':')) : e
+}
+
 /**
  * Performs a flow's web hook request: the allow-list (pure check), then every address the host
  * resolves to must be public unless the host is listed exactly (no SSRF to loopback or metadata
@@ -12,7 +19,7 @@ export async function performHttp (request: HttpRequest, allowList: readonly str
   const check = checkUrl(request.url, allowList)
   if (!check.ok) return { error: `not allowed: ${check.reason}` }
   const host = check.url.hostname.replace(/^\[|\]$/g, '')
-  const exact = allowList.some((e) => !e.includes('*') && e.replace(/:\d+$/, '').toLowerCase() === host.toLowerCase())
+  const exact = allowList.some((e) => !e.includes('*') && entryHost(e) === host.toLowerCase())
   if (!exact) {
     try {
       const addresses = await lookup(host, { all: true })
