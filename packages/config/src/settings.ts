@@ -55,7 +55,11 @@ export function loadConfig<S extends SettingsSpec> (
   for (const [key, setting] of Object.entries(spec)) {
     const raw = env[setting.env]
     let value: unknown
-    if (raw !== undefined && raw !== '') value = coerce(setting.schema, raw)
+    // An empty value is a value for strings and lists (MEMCACHED_SERVERS= turns the cache off),
+    // and "not set" for numbers and switches.
+    const type = (setting.schema as { type?: string }).type
+    const given = raw !== undefined && (raw !== '' || type === 'string' || type === 'array')
+    if (given) value = coerce(setting.schema, raw)
     else if (key in file) value = file[key]
     else if (setting.env in file) value = file[setting.env]
     else value = setting.default

@@ -36,3 +36,10 @@ test('shared settings validate URLs and host:port lists, and redact secrets', ()
   const c = loadConfig(databaseSettings, { env: {} })
   assert.equal(redacted(databaseSettings, c).databaseUrl, '[redacted]')
 })
+
+test('an empty value empties a list or a string but leaves numbers at their default', () => {
+  const c = loadConfig(spec, { env: { FED_T_SERVERS: '', FED_T_PORT: '', FED_T_TOKEN: 'abcd' } })
+  assert.deepEqual(c.servers, [])
+  assert.equal(c.port, 8080)
+  assert.throws(() => loadConfig(spec, { env: { FED_T_TOKEN: '' } }), /FED_T_TOKEN .*(characters|least)/)
+})

@@ -12,4 +12,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   async () => await import('./instances.ts'),
   async () => await import('./flows.ts'),
   async () => await import('./sim.ts'),
+  async () => await import('./agent.ts'),
 ]

@@ -1,0 +1,6 @@
+export { createCache } from './cache.ts'
+export type { Cache, CacheOptions, CacheStats, GetOptions } from './cache.ts'
+export { cacheKey, MAX_KEY_BYTES } from './keys.ts'
+export { HashRing } from './ring.ts'
+export { CacheError, CACHE_ERRORS } from './errors.ts'
+export type { CacheErrorCode } from './errors.ts'
