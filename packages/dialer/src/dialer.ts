@@ -1,0 +1,175 @@
+import type { Readable, Writable } from 'node:stream'
+import { Redis } from 'ioredis'
+import type pg from 'pg'
+import { pino, type Logger } from 'pino'
+import type { Campaign, CampaignStatus } from './campaign.ts'
+import type { DialerContext } from './context.ts'
+import { dispatchTick, readGlobalCaps, runningCampaigns, type GlobalCaps, type TickResult } from './dispatcher.ts'
+import { DialerError } from './errors.ts'
+import { importContacts, importDnc, type ImportContactsOptions, type ImportDncOptions, type ImportDncResult, type ImportResult } from './import-contacts.ts'
+import { leaseCalls, reapLeases, type DialJob, type RunningCampaign } from './leases.ts'
+import { createCampaign, getCampaign, listCampaigns, transition, updateCampaign } from './lifecycle.ts'
+import { callEnded, callStarted, settleInstanceLost, type CallEnded, type CallEndResult, type CallStarted } from './outcomes.ts'
+import { CampaignQueues } from './queues.ts'
+import { campaignStats, exportCsv, type CampaignStats } from './stats.ts'
+
+export interface DialerOptions {
+  pool: pg.Pool
+  /** Redis for the BullMQ queues: a URL (the dialer owns the connection) or a client (it does not). */
+  redisUrl?: string
+  connection?: Redis
+  logger?: Logger
+  /** The current time (tests control it); PostgreSQL and queue rates use it, BullMQ's limiter does not. */
+  clock?: () => Date
+  /** BullMQ key prefix (default `fed:dialer`). */
+  prefix?: string
+  /** Seconds of work kept queued per campaign (default 2). */
+  bufferSec?: number
+  /** Seconds a lease lasts beyond the ring timeout (default 30). */
+  leaseGraceSec?: number
+  /** Seconds before a queued contact's job is re-added (default 60). */
+  staleQueuedSec?: number
+  /** How long a Redis command may take before it is given up (default 2,000 ms). */
+  redisTimeoutMs?: number
+  /** How long the list of running campaigns is reused by `next()` (default 1,000 ms). */
+  campaignCacheMs?: number
+}
+
+/** Campaigns, contacts, pacing and dial outcomes: what REST, CLI and XML-RPC call. */
+export interface Dialer {
+  create: (input: unknown) => Promise<Campaign>
+  get: (campaignId: string) => Promise<Campaign>
+  list: (filter?: { status?: CampaignStatus }) => Promise<Campaign[]>
+  update: (campaignId: string, input: unknown) => Promise<Campaign>
+  start: (campaignId: string) => Promise<Campaign>
+  pause: (campaignId: string) => Promise<Campaign>
+  resume: (campaignId: string) => Promise<Campaign>
+  stop: (campaignId: string) => Promise<Campaign>
+  stats: (campaignId: string, opts?: { windowSec?: number }) => Promise<CampaignStats>
+  exportCsv: (campaignId: string, out: Writable) => Promise<number>
+  importContacts: (campaignId: string, input: Readable, opts?: Omit<ImportContactsOptions, 'pool' | 'campaignId' | 'input'>) => Promise<ImportResult>
+  importDnc: (input: Readable, opts?: Omit<ImportDncOptions, 'pool' | 'input'>) => Promise<ImportDncResult>
+  /** Global caps across campaigns (null: none). */
+  getGlobalCaps: () => Promise<GlobalCaps>
+  setGlobalCaps: (caps: Partial<GlobalCaps>) => Promise<GlobalCaps>
+  /** One dispatcher pass (idempotent; safe on several servers at once). */
+  tick: () => Promise<TickResult>
+  /** dialer.next: lease up to `free` calls to an instance. */
+  next: (instanceId: string, free: number) => Promise<DialJob[]>
+  reapLeases: (now?: Date) => Promise<number>
+  onCallStarted: (callId: string) => Promise<CallStarted>
+  onCallEnded: (end: CallEnded) => Promise<CallEndResult>
+  settleInstanceLost: (instanceId: string) => Promise<number>
+  /** Runs tick + reapLeases every `intervalMs` (default 250) until `close()`. */
+  run: (opts?: { intervalMs?: number }) => void
+  close: () => Promise<void>
+}
+
+export function createDialer (opts: DialerOptions): Dialer {
+  if (!opts.redisUrl && !opts.connection) throw new DialerError('FED_DIALER_INVALID_INPUT', 'createDialer needs redisUrl or connection')
+  const logger = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'dialer' })
+  const ownsConnection = !opts.connection
+  // BullMQ wants maxRetriesPerRequest null (workers); commands are bounded by our own timeouts.
+  const connection = opts.connection ?? new Redis(opts.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false })
+  if (ownsConnection) connection.on('error', () => {}) // reported by the queues, rate-limited
+  const queues = new CampaignQueues({ connection, prefix: opts.prefix ?? 'fed:dialer', logger, commandTimeoutMs: opts.redisTimeoutMs ?? 2000 })
+  const ctx: DialerContext = {
+    pool: opts.pool,
+    queues,
+    logger,
+    clock: opts.clock ?? (() => new Date()),
+    bufferSec: opts.bufferSec ?? 2,
+    leaseGraceSec: opts.leaseGraceSec ?? 30,
+    staleQueuedSec: opts.staleQueuedSec ?? 60,
+  }
+  const cacheMs = opts.campaignCacheMs ?? 1000
+  let running: { at: number, list: RunningCampaign[] } | undefined
+  let rotate = 0
+  let closed = false
+  let timer: NodeJS.Timeout | undefined
+  let loop: Promise<void> | undefined
+
+  const alive = () => { if (closed) throw new DialerError('FED_DIALER_CLOSED') }
+  const invalidate = <T>(v: T): T => { running = undefined; return v }
+
+  async function runningList (): Promise<RunningCampaign[]> {
+    if (running && Date.now() - running.at < cacheMs) return running.list
+    const r = await runningCampaigns(ctx.pool)
+    running = { at: Date.now(), list: r.campaigns.map((c) => ({ id: c.id, rateCps: r.rates.get(c.id)! })) }
+    return running.list
+  }
+
+  const dialer: Dialer = {
+    create: async (input) => { alive(); return await createCampaign(ctx, input) },
+    get: async (id) => await getCampaign(ctx, id),
+    list: async (filter) => await listCampaigns(ctx, filter),
+    update: async (id, input) => invalidate(await updateCampaign(ctx, id, input)),
+    start: async (id) => { alive(); return invalidate(await transition(ctx, id, 'start')) },
+    pause: async (id) => invalidate(await transition(ctx, id, 'pause')),
+    resume: async (id) => { alive(); return invalidate(await transition(ctx, id, 'resume')) },
+    stop: async (id) => invalidate(await transition(ctx, id, 'stop')),
+    stats: async (id, o) => await campaignStats(ctx, id, o),
+    exportCsv: async (id, out) => await exportCsv(ctx, id, out),
+    importContacts: async (campaignId, input, o = {}) =>
+      await importContacts({ ...o, now: o.now ?? ctx.clock(), pool: ctx.pool, campaignId, input }),
+    importDnc: async (input, o = {}) => await importDnc({ ...o, pool: ctx.pool, input }),
+    getGlobalCaps: async () => await readGlobalCaps(ctx.pool),
+    async setGlobalCaps (caps) {
+      for (const [k, v] of Object.entries(caps)) {
+        if (v !== null && v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v) && (k !== 'maxConcurrent' || Number.isInteger(v)))) {
+          throw new DialerError('FED_DIALER_INVALID_INPUT', `${k} must be a positive number or null`)
+        }
+      }
+      await ctx.pool.query(`UPDATE dialer_settings SET
+        max_concurrent = CASE WHEN $1 THEN $2::int ELSE max_concurrent END,
+        max_cps = CASE WHEN $3 THEN $4::numeric ELSE max_cps END, updated_at = now() WHERE id`,
+      ['maxConcurrent' in caps, caps.maxConcurrent ?? null, 'maxCps' in caps, caps.maxCps ?? null])
+      running = undefined
+      return await readGlobalCaps(ctx.pool)
+    },
+    async tick () {
+      alive()
+      const r = await dispatchTick(ctx)
+      if (r.completed.length) running = undefined
+      return r
+    },
+    async next (instanceId, free) {
+      if (closed || free <= 0) return []
+      const list = await runningList()
+      rotate = (rotate + 1) % Math.max(1, list.length)
+      return await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
+    },
+    reapLeases: async (now) => await reapLeases(ctx, now ?? ctx.clock()),
+    onCallStarted: async (callId) => await callStarted(ctx, callId),
+    onCallEnded: async (end) => await callEnded(ctx, end),
+    settleInstanceLost: async (instanceId) => await settleInstanceLost(ctx, instanceId),
+    run ({ intervalMs = 250 } = {}) {
+      alive()
+      if (timer) return
+      const pass = async () => {
+        try {
+          await dialer.reapLeases()
+          await dialer.tick()
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, 'dialer pass failed')
+        }
+      }
+      const schedule = () => {
+        timer = setTimeout(() => {
+          loop = pass().finally(() => { if (!closed) schedule() })
+        }, intervalMs)
+        timer.unref()
+      }
+      schedule()
+    },
+    async close () {
+      if (closed) return
+      closed = true
+      clearTimeout(timer)
+      await loop?.catch(() => {})
+      await queues.close()
+      if (ownsConnection) await connection.quit().catch(() => { connection.disconnect() })
+    },
+  }
+  return dialer
+}
