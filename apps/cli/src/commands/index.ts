@@ -13,4 +13,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   async () => await import('./flows.ts'),
   async () => await import('./sim.ts'),
   async () => await import('./agent.ts'),
+  async () => await import('./audio.ts'),
 ]
