@@ -102,6 +102,8 @@ export async function handleStep (conn: AgiConnection, env: Record<string, strin
       channel.fed_campaign = r1.slice(0, 1024)
       channel.fed_flowref = r2.slice(0, 1024)
     }
+    // The number the call arrived on: after the dialplan's Goto, agi_extension is the loop's own.
+    if (isStart && r3 !== '') channel.extension = r3.slice(0, 1024)
     const params: ParamsOf<'call.step'> = { callId, instanceId: ctx.instanceId, event: input.event, data: input.data, channel }
     if (state !== undefined && state !== '') params.state = state
     let answer: ResultOf<'call.step'>

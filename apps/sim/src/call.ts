@@ -179,7 +179,8 @@ export class SimCall implements AgiChannel {
   // --- the dialplan ----------------------------------------------------------------------
 
   private async loop (entry: { context: string, exten: string }): Promise<void> {
-    // [federate-inbound] / [federate-campaign]: Goto(federate-loop,start,1)
+    // [federate-inbound]: Set(FED_DIALED=${EXTEN}), then (and [federate-campaign]) Goto(federate-loop,start,1)
+    if (entry.context !== 'federate-campaign' && entry.exten !== 's') this.vars.set('FED_DIALED', entry.exten)
     this.where(entry.context, entry.exten, 1, 'Goto', `${LOOP_CONTEXT},start,1`)
     this.where(LOOP_CONTEXT, 'start', 1, 'Set', `FED_T0=${this.epoch()}`)
     // start,2: Set(CHANNEL(hangup_handler_push)=federate-hangup,s,1)
@@ -188,7 +189,7 @@ export class SimCall implements AgiChannel {
     this.vars.set('FED_EVENT', 'start')
     this.vars.set('FED_R1', this.vars.get('FED_CAMPAIGN') ?? '')
     this.vars.set('FED_R2', this.vars.get('FED_FLOWREF') ?? '')
-    this.vars.set('FED_R3', '')
+    this.vars.set('FED_R3', this.vars.get('FED_DIALED') ?? '')
 
     this.vars.set('FED_STEPS', '0')
 
