@@ -27,8 +27,13 @@ async function setup (): Promise<{ token: string }> {
 
 async function server (port: number, cache: boolean) {
   return await startChild(process.execPath, ['--import', 'tsx', `${root}/apps/cli/src/main.ts`, 'serve', '--port', String(port)], {
-    DATABASE_URL: dbUrl, CACHE_ENABLED: String(cache), LOG_LEVEL: 'warn', CACHE_PREFIX: `bench${Date.now()}`,
-    FEDERATE_DIALER: 'false', FEDERATE_STORAGE: 'false', NODE_ENV: 'production',
+    DATABASE_URL: dbUrl,
+    CACHE_ENABLED: String(cache),
+    LOG_LEVEL: 'warn',
+    CACHE_PREFIX: `bench${Date.now()}`,
+    FEDERATE_DIALER: 'false',
+    FEDERATE_STORAGE: 'false',
+    NODE_ENV: 'production',
   }, `http://127.0.0.1:${port}/healthz`)
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { createXmlRpcClient, XmlRpcFaultError } from '@federate/xmlrpc'
 import { freePort } from '@federate/testkit'
+import type { ParamsOf } from '@federate/protocol'
 import { startTestServer, type TestServer } from '../../../test/helpers/server.ts'
 
 const poll = JSON.parse(await readFile(new URL('../../../examples/flows/poll.json', import.meta.url), 'utf8'))
@@ -26,8 +27,8 @@ async function faultOf (p: Promise<unknown>): Promise<number> {
   throw new Error('expected a fault')
 }
 
-const start = (callId: string, instanceId = 'ast-1') =>
-  ({ callId, instanceId, event: 'start' as const, data: {}, channel: { extension: '3000' } })
+const start = (callId: string, instanceId = 'ast-1'): ParamsOf<'call.step'> =>
+  ({ callId, instanceId, event: 'start', data: {}, channel: { extension: '3000' } })
 
 test('instance tokens: missing, wrong and revoked tokens are refused; a token acts only for its instance', async (t) => {
   const s = await startTestServer(t, { FEDERATE_AUTH_CACHE_SEC: '0' })
@@ -56,7 +57,7 @@ test('a tampered or foreign state token is a fault, and the server keeps serving
   const r = await c.call('call.step', start('c1'))
   const [v, kid, payload, mac] = r.state.split('.')
   const flipped = payload!.slice(0, 10) + (payload![10] === 'A' ? 'B' : 'A') + payload!.slice(11)
-  const step = (state: string, callId = 'c1') => c.call('call.step', { callId, instanceId: 'ast-1', state, event: 'amd', data: { status: 'HUMAN' }, channel: {} })
+  const step = async (state: string, callId = 'c1') => await c.call('call.step', { callId, instanceId: 'ast-1', state, event: 'amd', data: { status: 'HUMAN' }, channel: {} })
   assert.equal(await faultOf(step([v, kid, flipped, mac].join('.'))), 1101)
   assert.equal(await faultOf(step([v, 'otherkid', payload, mac].join('.'))), 1101)
   assert.equal(await faultOf(step('garbage')), 1101)

@@ -72,10 +72,10 @@ test('health, readiness, metrics and OpenAPI docs answer', async (t) => {
   assert.deepEqual(await (await fetch(`${s.url}/healthz`)).json(), { ok: true })
   const ready = await fetch(`${s.url}/readyz`)
   assert.equal(ready.status, 200)
-  assert.equal((await ready.json()).database, true)
+  assert.equal((await ready.json() as { database: boolean }).database, true)
   const metrics = await (await fetch(`${s.url}/metrics`)).text()
   assert.match(metrics, /federate_rpc_duration_seconds/)
   assert.match(metrics, /federate_process_cpu_seconds_total/)
-  const spec = await (await fetch(`${s.url}/docs/json`)).json()
+  const spec = await (await fetch(`${s.url}/docs/json`)).json() as { paths: Record<string, unknown> }
   assert.ok(spec.paths['/api/v1/flows'], Object.keys(spec.paths).join(','))
 })

@@ -46,7 +46,7 @@ function coerce (schema: TSchema, raw: string): unknown {
  */
 export function loadConfig<S extends SettingsSpec> (
   spec: S,
-  sources: { env?: Record<string, string | undefined>, file?: Record<string, unknown> } = {},
+  sources: { env?: Record<string, string | undefined>, file?: Record<string, unknown> } = {}
 ): ConfigOf<S> {
   const env = sources.env ?? process.env
   const file = sources.file ?? {}

@@ -5,7 +5,7 @@ import { classifyOutcome, type Outcome } from './outcome.ts'
 import { finalState, nextAttempt } from './retry-policy.ts'
 
 export type CallStarted =
-  | { ok: true, campaignId: string, attemptId: string, contactId: string, attemptNo: number }
+  | { ok: true, campaignId: string, attemptId: string, contactId: string, attemptNo: number, flowRef: string, vars: Record<string, string> }
   /** `unknown`: not a campaign call. `settled`: the attempt is closed (its lease expired, or it was settled). */
   | { ok: false, reason: 'unknown' | 'settled' }
 
@@ -16,10 +16,13 @@ export async function callStarted (ctx: DialerContext, callId: string): Promise<
       UPDATE attempts SET started_at = coalesce(started_at, $2) WHERE call_id = $1 AND outcome IS NULL
       RETURNING id, contact_id, campaign_id, attempt_no),
     c AS (UPDATE contacts c SET state = 'dialing' FROM a WHERE c.id = a.contact_id AND c.state = 'leased' RETURNING c.id)
-    SELECT a.id::text, a.contact_id::text, a.campaign_id, a.attempt_no FROM a`, [callId, ctx.clock()])
+    SELECT a.id::text, a.contact_id::text, a.campaign_id, a.attempt_no, cp.flow_id, cp.flow_version, ct.vars
+    FROM a JOIN campaigns cp ON cp.id = a.campaign_id JOIN contacts ct ON ct.id = a.contact_id`, [callId, ctx.clock()])
   if (r.rows[0]) {
     const a = r.rows[0]
-    return { ok: true, campaignId: a.campaign_id, attemptId: a.id, contactId: a.contact_id, attemptNo: a.attempt_no }
+    // The call runs the flow version pinned when the campaign started, with the contact's fields as variables.
+    const vars = Object.fromEntries(Object.entries((a.vars ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]))
+    return { ok: true, campaignId: a.campaign_id, attemptId: a.id, contactId: a.contact_id, attemptNo: a.attempt_no, flowRef: `${a.flow_id}@${a.flow_version}`, vars }
   }
   const known = await ctx.pool.query('SELECT 1 FROM attempts WHERE call_id = $1', [callId])
   return { ok: false, reason: known.rowCount ? 'settled' : 'unknown' }

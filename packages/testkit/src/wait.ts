@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
  */
 export async function waitFor<T> (
   check: () => T | Promise<T>,
-  { timeoutMs = 5000, intervalMs = 25, what = 'condition' }: { timeoutMs?: number, intervalMs?: number, what?: string } = {},
+  { timeoutMs = 5000, intervalMs = 25, what = 'condition' }: { timeoutMs?: number, intervalMs?: number, what?: string } = {}
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   let last: unknown

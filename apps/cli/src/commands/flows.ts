@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { flows as flowsRepo, numbers as numbersRepo } from '@federate/db'
 import { validateFlow } from '@federate/flows'
 import { cacheConfig, withDatabase } from '../db-context.ts'
+import { promptCheckFor } from './audio.ts'
 import { CliError, EXIT, print } from '../output.ts'
 
 async function readJson (file: string): Promise<unknown> {
@@ -49,8 +50,9 @@ Examples:
     .description('validate a flow and publish it as a new version; optionally bind dialled numbers to it')
     .option('--id <flowId>', 'flow id (default: the file name without .json)')
     .option('--number <did...>', 'dialled number(s) to route to this flow')
+    .option('--no-prompt-check', 'publish even if the flow plays prompts missing from the audio library')
     .option('--json', 'print as JSON')
-    .action(async (file: string, opts: { id?: string, number?: string[], json?: boolean }) => {
+    .action(async (file: string, opts: { id?: string, number?: string[], promptCheck: boolean, json?: boolean }) => {
       const definition = await readJson(file)
       const id = opts.id ?? basename(file).replace(/\.json$/i, '')
       const { publishFlow, FlowRejectedError } = await import('@federate/server')
@@ -60,12 +62,18 @@ Examples:
       try {
         const published = await withDatabase(async (pool) => {
           const { createFlowSource } = await import('@federate/server')
-          return await publishFlow(pool, createFlowSource(pool, cache), definition, { id, numbers: opts.number })
+          // A flow must not play prompts the instances will not have (when the library is in use).
+          const check = opts.promptCheck ? await promptCheckFor(pool) : { skipped: '--no-prompt-check' }
+          if (check.skipped) process.stderr.write(`federate: prompts not checked: ${check.skipped}\n`)
+          return await publishFlow(pool, createFlowSource(pool, cache), definition, { id, numbers: opts.number, missingPrompts: check.missingPrompts })
         })
         print(opts.json, published, () => `published ${published.flowId} version ${published.version}` +
           (published.numbers.length ? `; ${published.numbers.join(', ')} -> ${published.flowId}@latest` : ''))
       } catch (err) {
-        if (err instanceof FlowRejectedError) throw new CliError(`${file}: ${err.message}`, EXIT.USAGE)
+        if (err instanceof FlowRejectedError) {
+          const hint = err.code === 'FED_FLOW_MISSING_PROMPTS' ? ' (upload them with `federate audio upload`, or push with --no-prompt-check)' : ''
+          throw new CliError(`${file}: ${err.message}${hint}`, EXIT.USAGE)
+        }
         throw err
       } finally {
         await cache.close()

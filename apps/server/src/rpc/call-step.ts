@@ -7,6 +7,7 @@ import { formatRef, parseRef, type FlowRef, type FlowSource } from '../flow-sour
 import type { Metrics } from '../metrics.ts'
 import { performHttp } from './http-hook.ts'
 import type { OutboundCalls } from './outbound.ts'
+import { AMD_RESULT_NODE } from '../dialer-service.ts'
 
 export interface StepDeps {
   flows: FlowSource
@@ -81,7 +82,10 @@ export function createCallStep (deps: StepDeps) {
       results.push(...r.results)
     }
     if (results.length > 0) {
-      await persist(deps.committer, 'call.result', results.map((x) => ({ callId: p.callId, node: x.node, key: x.key, value: x.value })))
+      const records = results.map((x) => ({ callId: p.callId, node: x.node, key: x.key, value: x.value }))
+      // The answering-machine verdict also goes under a fixed name, where the dialer reads it at call.end.
+      for (const x of results) if (x.type === 'amd') records.push({ callId: p.callId, node: AMD_RESULT_NODE, key: 'status', value: x.value })
+      await persist(deps.committer, 'call.result', records)
     }
     deps.metrics.steps.inc({ action: r.action })
     const answer: ResultOf<'call.step'> = { action: r.action, args: r.args, state: sealState(r.state, deps.keyring(), t, { maxAgeSec: deps.stateTtlSec }) }
@@ -96,16 +100,28 @@ export function createCallStep (deps: StepDeps) {
     if (lease !== null) {
       const ref = parseRef(lease.flowRef)
       await persist(deps.committer, 'call.start', [{
-        callId: p.callId, instanceId: p.instanceId, direction: 'outbound', number: p.channel.extension ?? null,
-        caller: p.channel.callerid ?? null, flowId: ref.flowId, flowVersion: ref.version, campaignId: lease.campaignId, attemptId: lease.attemptId ?? null,
+        callId: p.callId,
+        instanceId: p.instanceId,
+        direction: 'outbound',
+        number: p.channel.extension ?? null,
+        caller: p.channel.callerid ?? null,
+        flowId: ref.flowId,
+        flowVersion: ref.version,
+        campaignId: lease.campaignId,
+        attemptId: lease.attemptId ?? null,
       }])
       deps.metrics.calls.inc({ event: 'start', direction: 'outbound' })
       return { ref, vars: lease.vars }
     }
     const { number, ref } = await deps.flows.route([p.channel.extension, p.channel.dnid])
     await persist(deps.committer, 'call.start', [{
-      callId: p.callId, instanceId: p.instanceId, direction: 'inbound', number,
-      caller: p.channel.callerid ?? null, flowId: ref.flowId, flowVersion: ref.version,
+      callId: p.callId,
+      instanceId: p.instanceId,
+      direction: 'inbound',
+      number,
+      caller: p.channel.callerid ?? null,
+      flowId: ref.flowId,
+      flowVersion: ref.version,
     }])
     deps.metrics.calls.inc({ event: 'start', direction: 'inbound' })
     return { ref }
