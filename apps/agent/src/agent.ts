@@ -1,19 +1,22 @@
 import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { AmiClient } from './ami-client.ts'
 import { AgiServer } from './agi-server.ts'
+import { AudioSync } from './audio-sync.ts'
 import { Dialer } from './dialer.ts'
 import { AgentError, AgentErrorCodes } from './errors.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts'
+import { RecordingUploader } from './recordings.ts'
 import type { AgentConfig } from './settings.ts'
 import { CallEndSpool, type CallEnd, type SendOutcome } from './spool.ts'
 import { handleEnd, handleStep, type StepContext } from './step-handler.ts'
 import { TierClient, type RpcClientFactory } from './tier-client.ts'
 
 // The agent on one Asterisk instance: FastAGI steps, call.end with its spool, AMI originates
-// for campaigns, heartbeats with drain/resume/sync. No global state: a simulated fleet runs
-// many agents in one process.
+// for campaigns, heartbeats with drain/resume/sync, audio sync and recording uploads. No
+// global state: a simulated fleet runs many agents in one process.
 
 export const AGENT_VERSION = '0.1.0'
 
@@ -34,6 +37,8 @@ export interface AgentOptions {
   createClient?: RpcClientFactory
   /** Grace for steps, originates and call ends in progress at close(). Default 5000 ms. */
   closeGraceMs?: number
+  /** The fetch audio downloads and recording uploads use (default: global fetch). */
+  fetch?: typeof globalThis.fetch
 }
 
 export interface Agent {
@@ -52,6 +57,10 @@ export interface Agent {
   readonly ami: AmiClient | null
   readonly dialer: Dialer | null
   readonly heartbeat: Heartbeat
+  /** The audio sync (null when FEDERATE_AUDIO_SYNC is off or an onSync hook replaces it). */
+  readonly audio: AudioSync | null
+  /** The recording uploader (null when FEDERATE_RECORDING_UPLOAD is off). */
+  readonly recordings: RecordingUploader | null
   /** Live calls as last counted. */
   activeCalls: () => Promise<number>
 }
@@ -64,7 +73,6 @@ function retryable (err: unknown): boolean {
 
 export function createAgent (config: AgentConfig, options: AgentOptions = {}): Agent {
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ module: 'agent', instanceId: config.instanceId })
-  const hooks = options.hooks ?? {}
   const graceMs = options.closeGraceMs ?? 5000
   const metrics = createAgentMetrics()
   const tier = new TierClient({
@@ -95,6 +103,38 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
     }
   }
 
+  // Audio sync and recording uploads, unless turned off (or, for the sync, replaced by hooks).
+  const audio = config.audioSync && !options.hooks?.onSync
+    ? new AudioSync({
+      soundsDir: config.soundsDir,
+      fetchManifest: async (since) => await tier.call('storage.manifest', since === undefined ? { instanceId: config.instanceId } : { instanceId: config.instanceId, since }),
+      concurrency: config.syncConcurrency,
+      downloadTimeoutMs: config.syncDownloadTimeoutMs,
+      retryMs: config.syncRetryMs,
+      fetch: options.fetch,
+      logger: logger.child({ module: 'audio-sync' }),
+    })
+    : null
+  const recordings = config.recordingUpload
+    ? new RecordingUploader({
+      instanceId: config.instanceId,
+      recordingsDir: config.recordingsDir,
+      pendingDir: join(config.spoolDir, 'uploads'),
+      requestUpload: async (params) => await tier.call('recording.upload', params),
+      keep: config.keepRecordings,
+      concurrency: config.uploadConcurrency,
+      timeoutMs: config.uploadTimeoutMs,
+      retryMs: config.uploadRetryMs,
+      fetch: options.fetch,
+      logger: logger.child({ module: 'recordings' }),
+    })
+    : null
+  const hooks: AgentHooks = {
+    ...(audio ? { onSync: (v: number) => { audio.request(v) }, manifestVersion: () => audio.version, ready: () => audio.ready } : {}),
+    ...(recordings ? { pendingUploads: () => recordings.count } : {}),
+    ...options.hooks,
+  }
+
   const spool = new CallEndSpool({
     dir: config.spoolDir,
     retryMs: config.spoolRetryMs,
@@ -104,6 +144,8 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
   })
 
   async function endCall (record: CallEnd): Promise<void> {
+    // A recording the caller hung up on never had its `recorded` step: look for it now.
+    recordings?.callEnded(record.callId).catch((err: unknown) => { logger.warn({ err }, 'recordings sweep failed') })
     const run = (async () => {
       const outcome = await sendEnd(record)
       if (outcome !== 'retry') return
@@ -158,7 +200,11 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
     paths: { soundsDir: config.soundsDir, recordingsDir: config.recordingsDir },
     logger: logger.child({ module: 'agi' }),
     draining: () => draining,
-    callStep: async (params) => await tier.call('call.step', params),
+    callStep: async (params) => {
+      // The recording is complete when the dialplan reports it: queue the upload (never waited for).
+      if (params.event === 'recorded' && recordings && typeof params.data.file === 'string') recordings.recorded(params.callId, params.data.file)
+      return await tier.call('call.step', params)
+    },
     endCall,
     calls: { add: (id) => { agiCalls.set(id, Date.now()) }, delete: (id) => { agiCalls.delete(id) } },
   }
@@ -277,6 +323,8 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
       await startMetrics()
       ami?.start()
       spool.start()
+      audio?.start()
+      await recordings?.start()
       heartbeat.start()
       dialer?.start()
       logger.info({ agiPort: agi.port, metricsPort, servers: config.servers, ami: config.amiEnabled }, 'agent started')
@@ -288,8 +336,11 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
         // Stop taking work first, then let what is in progress finish, then close the sockets.
         await dialer?.close(graceMs)
         await heartbeat.close()
+        await audio?.close()
         await agi.close(graceMs)
         await Promise.allSettled([...pendingEnds])
+        // After the last step: every recording is queued; give the uploads a bounded time.
+        await recordings?.close(config.uploadCloseWaitMs)
         await spool.flush().catch((err: unknown) => { logger.warn({ err }, 'last spool pass failed') })
         await spool.close()
         await ami?.close()
@@ -310,6 +361,8 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
     ami,
     dialer,
     heartbeat,
+    audio,
+    recordings,
     activeCalls: async () => (await liveCallIds()).size,
   }
 }

@@ -11,6 +11,12 @@ export const AgentErrorCodes = {
   AMI: 'FED_AGENT_AMI',
   /** The spool could not be written or read. */
   SPOOL: 'FED_AGENT_SPOOL',
+  /** A setting cannot work (e.g. FEDERATE_SOUNDS_DIR not ending in /federate with audio sync on). */
+  CONFIG: 'FED_AGENT_CONFIG',
+  /** An audio sync pass did not complete (the manifest could not be had, or files failed). */
+  SYNC: 'FED_AGENT_SYNC',
+  /** A recording upload failed (the PUT to storage, or the file could not be read). */
+  UPLOAD: 'FED_AGENT_UPLOAD',
   /** The agent is closed. */
   CLOSED: 'FED_AGENT_CLOSED',
 } as const

@@ -78,6 +78,9 @@ export function testConfig (file: Record<string, unknown>): AgentConfig {
       agiReadTimeoutMs: 2000,
       soundsDir: '/snd',
       recordingsDir: '/rec',
+      // The test tier has no storage: audio-sync and recordings tests turn these on.
+      audioSync: false,
+      recordingUpload: false,
       logLevel: 'silent',
       ...file,
     },

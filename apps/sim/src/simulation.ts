@@ -8,6 +8,10 @@ import { createFleet, type Fleet, type FleetOptions } from './fleet.ts'
 // process: what `federate sim` runs, and what end-to-end tests use. Per instance the agent
 // gets the instance's AMI port and its own spool, sounds and recordings folders; the
 // instance sends its FastAGI requests to that agent's port.
+//
+// Sounds follow the real layout: `<workDir>/<id>/sounds` stands for /var/lib/asterisk/sounds,
+// the agent's FEDERATE_SOUNDS_DIR is its `federate/` folder (where audio sync writes and where
+// the agent's prompt paths point), and the instance checks those absolute paths on disk.
 
 export interface SimulationOptions extends Omit<FleetOptions, 'agiTarget' | 'soundsDir' | 'recordingsDir'> {
   /** Per-instance folders go under `${workDir}/${instanceId}/`. */
@@ -45,6 +49,8 @@ export function createSimulation (o: SimulationOptions): Simulation {
   const logger: Logger = o.logger ?? pino({ level: 'silent' })
   const secret = o.amiSecret ?? 'federate'
   const dir = (id: string, what: string): string => join(o.workDir, id, what)
+  // SOUNDS_PREFIX of @federate/storage: the agent refuses any other name while it syncs audio.
+  const promptsDir = (id: string): string => join(dir(id, 'sounds'), 'federate')
   const fleet = createFleet({
     ...o,
     amiUsers: { federate: secret },
@@ -71,7 +77,7 @@ export function createSimulation (o: SimulationOptions): Simulation {
       // Inbound calls wait until every agent listens.
       await fleet.start({ inbound: false })
       for (const inst of fleet.instances) {
-        for (const what of ['spool', 'sounds', 'recordings']) await mkdir(dir(inst.id, what), { recursive: true })
+        for (const path of [dir(inst.id, 'spool'), promptsDir(inst.id), dir(inst.id, 'recordings')]) await mkdir(path, { recursive: true })
         const config = loadConfig(agentSettings, {
           env: {},
           file: {
@@ -87,7 +93,7 @@ export function createSimulation (o: SimulationOptions): Simulation {
             amiSecret: secret,
             capacity: inst.capacity,
             spoolDir: dir(inst.id, 'spool'),
-            soundsDir: dir(inst.id, 'sounds'),
+            soundsDir: promptsDir(inst.id),
             recordingsDir: dir(inst.id, 'recordings'),
             metricsPort: 0,
           },

@@ -158,7 +158,8 @@ test('the loop performs each action and reports its outcome on the next step as 
   fleet.instances[0]!.placeInbound({ number: '300' })
   await waitFor(() => agent.log.some((l) => l.script === 'end'), { what: 'the call to end', timeoutMs: 8000 })
   const steps = agent.log.filter((l) => l.script === 'step').map((l) => l.args)
-  assert.deepEqual(steps[0], ['start', '', '', '', ''])
+  // R3 on start is FED_DIALED: the number the call arrived on.
+  assert.deepEqual(steps[0], ['start', '', '', '', '300'])
   assert.deepEqual(steps[1], ['played', 'loop-1', '', '', ''])
   assert.deepEqual(steps[2], ['digits', 'loop-1', '2', 'OK', ''])
   assert.equal(steps[3]![0], 'recorded')
