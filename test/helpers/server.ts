@@ -15,11 +15,16 @@ export interface TestServer {
   close: () => Promise<void>
 }
 
+/** Where the server listens; default a free port (0). */
+export interface TestServerOptions { port?: number }
+
 /**
  * A real app server on a free port over a fresh, migrated database and a private Memcached
- * key prefix; closed (and the database dropped) when the test ends.
+ * key prefix; closed (and the database dropped) when the test ends. A server over `existingDb`
+ * leaves that database alone; `opts.port` pins the port (a server that comes back on the same
+ * address, as the agents know it).
  */
-export async function startTestServer (t: TestContext, env: Record<string, string> = {}, existingDb?: string): Promise<TestServer> {
+export async function startTestServer (t: TestContext, env: Record<string, string> = {}, existingDb?: string, opts: TestServerOptions = {}): Promise<TestServer> {
   const db = existingDb === undefined ? await createTestDatabase('fedsrv') : undefined
   const databaseUrl = existingDb ?? db!.url
   if (db) await migrate(databaseUrl)
@@ -29,7 +34,7 @@ export async function startTestServer (t: TestContext, env: Record<string, strin
   const logger = pino({ level: config.logLevel })
   const deps = await createServerDeps(config, logger)
   const app = await buildApp(deps, { ...config, localFlowCache: config.cacheEnabled && config.localFlowCache, logger })
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' })
   let closed = false
   const close = async (): Promise<void> => {
     if (closed) return
