@@ -35,8 +35,14 @@ export interface TierClientOptions {
   now?: () => number
 }
 
-/** Methods a second delivery cannot harm (keyed by call id, or pure reads and reports). */
-const IDEMPOTENT = new Set<string>(['call.end', 'instance.heartbeat', 'storage.manifest'])
+/**
+ * Methods a second delivery cannot harm (keyed by call id, or pure reads and reports). call.step
+ * is one: the answer is a pure function of the flow version, the state token and the event, and
+ * its writes (the call's start, its results) ignore duplicates. So a step lost with a dying
+ * server is resent to another one instead of ending the call; the one thing that may then happen
+ * twice is a flow's web hook (docs/flows.md: hooks are delivered at least once).
+ */
+const IDEMPOTENT = new Set<string>(['call.step', 'call.end', 'instance.heartbeat', 'storage.manifest'])
 
 interface Server { url: string, client: RpcClient, breaker: CircuitBreaker }
 
