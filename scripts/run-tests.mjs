@@ -27,10 +27,12 @@ mkdirSync('test-results', { recursive: true })
 const tapFile = `test-results/tap-${process.pid}.txt`
 const concurrency = process.env.TEST_CONCURRENCY ?? '2'
 const result = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
+  // A test that hangs fails after 4 minutes instead of holding the run (and CI) forever.
+  '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...selected,
-], { stdio: 'inherit', env: { ...process.env, TZ: 'UTC' } })
+], { stdio: 'inherit', env: { ...process.env, TZ: 'UTC' }, timeout: Number(process.env.TEST_RUN_TIMEOUT_MS ?? 45 * 60_000), killSignal: 'SIGKILL' })
+if (result.error) console.error(`test run stopped: ${result.error.message}`)
 // Close with the TAP summary lines (`# pass N`, `# fail N`) that CI reads.
 const tap = readFileSync(tapFile, 'utf8').split('\n')
 console.log(tap.filter((l) => /^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) /.test(l)).join('\n'))
