@@ -1,0 +1,227 @@
+import { ScalerError } from './errors.ts'
+
+// The scaling policy: a pure function from what the controller observed to what the fleet should
+// be, with the reason. No I/O and no clock of its own (the observation carries the time), so it is
+// tested exhaustively over load profiles. Scale out at once; scale in only once the lower need has
+// lasted a whole stabilisation window (the highest recommendation inside the window wins, as the
+// Kubernetes HPA does), which is what keeps a noisy load from flapping the fleet.
+
+export interface PolicyConfig {
+  /** Fewest instances, whatever the load. */
+  min: number
+  /** Most instances, whatever the load. */
+  max: number
+  /** Concurrent calls one instance carries (~100 on the reference machine). */
+  callsPerInstance: number
+  /** Spare capacity above the load, as a fraction (0.1: 10 % more channels than calls). */
+  headroom: number
+  /** Seconds a lower need must last before instances are drained. */
+  scaleInStabilisationSec: number
+  /**
+   * Extra headroom a smaller fleet must keep before instances are drained (default 0.05): the
+   * dead band between scaling out and scaling in that keeps noise from flapping the fleet.
+   */
+  scaleInTolerance?: number
+  /** Most instances one decision drains (default: as many as the need allows). */
+  maxScaleInStep?: number
+  /**
+   * When every ready channel is busy and nothing is starting, calls beyond capacity may have been
+   * refused, so the live count understates the load: grow the ready fleet by this fraction at
+   * least (default 1: double). 0 turns it off.
+   */
+  saturationGrowth?: number
+}
+
+export interface Observation {
+  /** When it was observed (ms since the epoch). */
+  at: number
+  /** Calls up on the fleet now (every kind). */
+  liveCalls: number
+  /** Of those, calls placed by campaigns. */
+  campaignLiveCalls?: number
+  /** Concurrent calls running campaigns will hold in the next minutes, within their caps. */
+  campaignDemand?: number
+  /** Instances serving (ready). */
+  ready: number
+  /** Instances launched and not ready yet (pending, booting, syncing): they count as capacity. */
+  starting: number
+  /** Instances draining: leaving, so not capacity, but the cheapest to get back. */
+  draining: number
+}
+
+export interface PolicyState {
+  /** When the current run of observations began (null: none yet). */
+  readonly since: number | null
+  /** Recommendations inside the stabilisation window, oldest first. */
+  readonly history: ReadonlyArray<{ readonly at: number, readonly keep: number }>
+}
+
+export type ScalingAction = 'scale_out' | 'scale_in' | 'hold'
+
+/** Why: a stable code for the dashboard and tests, and a sentence for people. */
+export type ReasonCode =
+  | 'load_up' | 'saturated' | 'below_min' | 'at_max'
+  | 'steady' | 'stabilising' | 'wait_starting'
+  | 'load_down' | 'above_max'
+
+export interface Decision {
+  at: number
+  action: ScalingAction
+  code: ReasonCode
+  reason: string
+  /** Calls the fleet must carry: non-campaign live calls + max(campaign live, campaign demand). */
+  load: number
+  /** Instances the load asks for right now (with headroom, within min and max). */
+  recommended: number
+  /** The fleet size this decision aims at (for scale-in, the highest recommendation of the window). */
+  desired: number
+  /** Instances counted as capacity when deciding: ready + starting. */
+  observed: number
+  /** New instances to launch. */
+  launch: number
+  /** Draining instances to put back into service (cheaper and faster than launching). */
+  undrain: number
+  /** Ready instances to drain (the controller picks the least loaded). */
+  drain: number
+}
+
+export function initialPolicyState (): PolicyState {
+  return { since: null, history: [] }
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0
+const isAmount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+
+/** Throws FED_SCALER_INVALID_CONFIG naming the first bad field. */
+export function checkPolicyConfig (c: PolicyConfig): PolicyConfig {
+  const bad = (what: string) => { throw new ScalerError('FED_SCALER_INVALID_CONFIG', what) }
+  if (!c || typeof c !== 'object') bad('a policy configuration object is required')
+  if (!isCount(c.min)) bad(`min must be an integer >= 0, got ${JSON.stringify(c.min)}`)
+  if (!isCount(c.max) || c.max < 1) bad(`max must be an integer >= 1, got ${JSON.stringify(c.max)}`)
+  if (c.max < c.min) bad(`max (${c.max}) is below min (${c.min})`)
+  if (!isCount(c.callsPerInstance) || c.callsPerInstance < 1) bad(`callsPerInstance must be an integer >= 1, got ${JSON.stringify(c.callsPerInstance)}`)
+  if (!isAmount(c.headroom) || c.headroom > 10) bad(`headroom must be a fraction from 0 to 10, got ${JSON.stringify(c.headroom)}`)
+  if (!isAmount(c.scaleInStabilisationSec)) bad(`scaleInStabilisationSec must be >= 0, got ${JSON.stringify(c.scaleInStabilisationSec)}`)
+  if (c.scaleInTolerance !== undefined && (!isAmount(c.scaleInTolerance) || c.scaleInTolerance > 10)) bad(`scaleInTolerance must be a fraction from 0 to 10, got ${JSON.stringify(c.scaleInTolerance)}`)
+  if (c.saturationGrowth !== undefined && (!isAmount(c.saturationGrowth) || c.saturationGrowth > 10)) bad(`saturationGrowth must be a fraction from 0 to 10, got ${JSON.stringify(c.saturationGrowth)}`)
+  if (c.maxScaleInStep !== undefined && (!isCount(c.maxScaleInStep) || c.maxScaleInStep < 1)) bad(`maxScaleInStep must be an integer >= 1, got ${JSON.stringify(c.maxScaleInStep)}`)
+  return c
+}
+
+function checkObservation (o: Observation): void {
+  const bad = (what: string) => { throw new ScalerError('FED_SCALER_INVALID_INPUT', what) }
+  if (!o || typeof o !== 'object') bad('an observation object is required')
+  if (!isAmount(o.at)) bad(`at must be a time in ms, got ${JSON.stringify(o.at)}`)
+  for (const k of ['liveCalls', 'ready', 'starting', 'draining'] as const) {
+    if (!isCount(o[k])) bad(`${k} must be an integer >= 0, got ${JSON.stringify(o[k])}`)
+  }
+  for (const k of ['campaignLiveCalls', 'campaignDemand'] as const) {
+    if (o[k] !== undefined && !isAmount(o[k])) bad(`${k} must be a number >= 0, got ${JSON.stringify(o[k])}`)
+  }
+}
+
+/** Calls the fleet must be able to carry. Campaign calls already up are part of the demand. */
+export function loadOf (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand'>): number {
+  const campaignLive = Math.min(o.campaignLiveCalls ?? 0, o.liveCalls)
+  return (o.liveCalls - campaignLive) + Math.max(campaignLive, Math.ceil(o.campaignDemand ?? 0))
+}
+
+/** Instances a load needs with headroom, before min and max. */
+export function instancesFor (load: number, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom'>): number {
+  // The epsilon keeps 300 * 1.1 / 110 from becoming 3.0000000000000004 -> 4.
+  return Math.max(0, Math.ceil(load * (1 + c.headroom) / c.callsPerInstance - 1e-9))
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+
+/**
+ * One decision. Returns the decision and the next state (the caller keeps the state between
+ * calls; a fresh state, e.g. on a new leader, only delays scale-in by one window).
+ */
+export function decide (config: PolicyConfig, state: PolicyState, o: Observation): { decision: Decision, state: PolicyState } {
+  checkPolicyConfig(config)
+  checkObservation(o)
+  const window = config.scaleInStabilisationSec * 1000
+  const load = loadOf(o)
+  const growth = config.saturationGrowth ?? 1
+  const saturated = growth > 0 && o.ready > 0 && o.starting === 0 && o.liveCalls >= o.ready * config.callsPerInstance
+  const byLoad = instancesFor(load, config)
+  const grown = saturated ? Math.ceil(o.ready * (1 + growth) - 1e-9) : 0
+  const needed = Math.max(byLoad, grown)
+  const clamp = (n: number) => Math.min(config.max, Math.max(config.min, n))
+  const recommended = clamp(needed)
+  // What the fleet may shrink to: the need with the scale-in tolerance on top.
+  const keep = Math.max(recommended, clamp(instancesFor(load, { callsPerInstance: config.callsPerInstance, headroom: config.headroom + (config.scaleInTolerance ?? 0.05) })))
+  // A clock that went backwards restarts the window rather than trusting stale entries.
+  const fresh = state.since === null || o.at < (state.history.at(-1)?.at ?? state.since)
+  const since = fresh ? o.at : state.since!
+  const history = [...(fresh ? [] : state.history.filter((h) => h.at > o.at - window)), { at: o.at, keep }]
+  const next: PolicyState = { since, history }
+
+  const observed = o.ready + o.starting
+  const base = { at: o.at, load, recommended, observed, launch: 0, undrain: 0, drain: 0 }
+  const fleet = `${o.ready} ready + ${o.starting} starting${o.draining ? ` (${o.draining} draining)` : ''}`
+  const need = `load ${load} calls${config.headroom ? ` +${Math.round(config.headroom * 100)}% headroom` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
+
+  if (recommended > observed) {
+    const missing = recommended - observed
+    const undrain = Math.min(o.draining, missing)
+    const code: ReasonCode = needed > config.max ? 'at_max' : needed < config.min ? 'below_min' : grown > byLoad ? 'saturated' : 'load_up'
+    const full = `every ready channel is busy (${o.liveCalls} calls on ${plural(o.ready, 'instance')}) and nothing is starting: calls may be refused, growing to ${grown}`
+    const why = code === 'below_min' ? `fewer than min ${config.min}` : code === 'at_max' ? `${need}, capped at max ${config.max}` : code === 'saturated' ? full : need
+    const how = [undrain ? `undrain ${undrain}` : '', missing - undrain ? `launch ${missing - undrain}` : ''].filter(Boolean).join(', ')
+    return {
+      decision: { ...base, action: 'scale_out', code, desired: recommended, launch: missing - undrain, undrain, reason: `${why}; have ${fleet}: ${how}` },
+      state: next,
+    }
+  }
+
+  if (recommended === observed) {
+    const code: ReasonCode = needed > config.max ? 'at_max' : 'steady'
+    const reason = code === 'at_max' ? `${need}, held at max ${config.max}` : `${need}; have ${fleet}`
+    return { decision: { ...base, action: 'hold', code, desired: recommended, reason }, state: next }
+  }
+
+  // More than needed. Above max goes at once; otherwise only the window's highest need counts,
+  // and only once the window is full (a new leader has no history and waits one window).
+  const aboveMax = observed > config.max
+  const covered = o.at - since >= window
+  const windowMax = Math.max(...history.map((h) => h.keep))
+  const target = aboveMax ? Math.min(config.max, covered ? windowMax : config.max) : windowMax
+  if (!aboveMax && keep >= observed) {
+    return {
+      decision: { ...base, action: 'hold', code: 'steady', desired: observed, reason: `${need}; have ${fleet}: within the scale-in tolerance` },
+      state: next,
+    }
+  }
+  if (!aboveMax && (!covered || target >= observed)) {
+    // The window runs from the later of: the first observation, the last one that needed them all.
+    const holder = Math.max(since, history.findLast((h) => h.keep >= observed)?.at ?? since)
+    const left = Math.max(0, Math.ceil((holder + window - o.at) / 1000))
+    return {
+      decision: {
+        ...base,
+        action: 'hold',
+        code: 'stabilising',
+        desired: observed,
+        reason: `${need}; have ${fleet}: keeping them until the lower load lasts ${config.scaleInStabilisationSec} s (${left} s left)`,
+      },
+      state: next,
+    }
+  }
+  const excess = observed - target
+  // Never drain ready instances the target still needs while others are starting.
+  const drain = Math.min(excess, Math.max(0, o.ready - target), config.maxScaleInStep ?? Infinity)
+  if (drain === 0) {
+    return {
+      decision: { ...base, action: 'hold', code: 'wait_starting', desired: target, reason: `${need}; have ${fleet}: the excess is still starting, drain it once ready` },
+      state: next,
+    }
+  }
+  const code: ReasonCode = aboveMax ? 'above_max' : 'load_down'
+  const why = aboveMax ? `${plural(observed, 'instance')} is above max ${config.max}` : `${need} for ${config.scaleInStabilisationSec} s`
+  return {
+    decision: { ...base, action: 'scale_in', code, desired: target, drain, reason: `${why}; have ${fleet}: drain ${drain}` },
+    state: next,
+  }
+}
