@@ -253,12 +253,16 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
     intervalMs: config.heartbeatMs,
     logger: logger.child({ module: 'heartbeat' }),
     report: async () => {
-      let activeCalls: number
+      let live: Set<string>
       try {
-        activeCalls = (await liveCallIds()).size
+        live = await liveCallIds()
       } catch {
-        activeCalls = agiCalls.size
+        live = new Set(agiCalls.keys())
       }
+      // Originates still ringing hold a lease: count them, so a draining instance is not
+      // terminated (and its leases settled as lost) while they may still be answered.
+      let activeCalls = live.size
+      for (const id of dialer?.inflight.keys() ?? []) if (!live.has(id)) activeCalls++
       return {
         instanceId: config.instanceId,
         activeCalls: Math.min(activeCalls, 2147483647),

@@ -1,5 +1,6 @@
 import Type from 'typebox'
 import { defineSettings, databaseSettings, memcachedSettings, redisSettings, s3Settings, logSettings } from '@federate/config'
+import { storageOnlySettings } from '@federate/storage'
 
 /** Everything `federate serve` reads, validated once at start. */
 export const serverSettings = defineSettings({
@@ -7,6 +8,7 @@ export const serverSettings = defineSettings({
   ...memcachedSettings,
   ...redisSettings,
   ...s3Settings,
+  ...storageOnlySettings,
   ...logSettings,
   host: { env: 'FEDERATE_HOST', schema: Type.String({ minLength: 1 }), default: '127.0.0.1', description: 'address to listen on' },
   port: { env: 'FEDERATE_PORT', schema: Type.Integer({ minimum: 0, maximum: 65535 }), default: 8080, description: 'port to listen on' },
@@ -34,6 +36,18 @@ export const serverSettings = defineSettings({
     default: 5,
     description: 'seconds a verified instance token is remembered in memory (revocation takes effect within this)',
   },
+  authFailureLimit: {
+    env: 'FEDERATE_AUTH_FAILURE_LIMIT',
+    schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+    default: 30,
+    description: 'failed API-key or instance-token authentications from one address within the window before its unknown credentials get 429 / a fault (0: no limit)',
+  },
+  authFailureWindowSec: {
+    env: 'FEDERATE_AUTH_FAILURE_WINDOW_SEC',
+    schema: Type.Integer({ minimum: 1, maximum: 86400 }),
+    default: 60,
+    description: 'the sliding window of FEDERATE_AUTH_FAILURE_LIMIT, seconds',
+  },
   httpAllowList: {
     env: 'FEDERATE_HTTP_ALLOW',
     schema: Type.Array(Type.String({ minLength: 1 })),
@@ -57,6 +71,18 @@ export const serverSettings = defineSettings({
     schema: Type.Boolean(),
     default: true,
     description: 'serve campaigns (needs Redis); false: dialer.next answers no work',
+  },
+  dialerPrefix: {
+    env: 'DIALER_PREFIX',
+    schema: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+    default: 'fed:dialer',
+    description: 'Redis key prefix of the campaign queues (every server and the CLI must agree)',
+  },
+  csvBodyLimit: {
+    env: 'FEDERATE_CSV_BODY_LIMIT',
+    schema: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024 * 1024 }),
+    default: 512 * 1024 * 1024,
+    description: 'largest CSV upload in bytes (contacts, do-not-call list); streamed, never held in memory',
   },
   storageEnabled: {
     env: 'FEDERATE_STORAGE',

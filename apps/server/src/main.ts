@@ -1,9 +1,9 @@
 import closeWithGrace from 'close-with-grace'
-import pino from 'pino'
 import { loadConfig, redacted } from '@federate/config'
 import { buildApp } from './app.ts'
 import { serverSettings } from './config.ts'
 import { createServerDeps } from './deps.ts'
+import { createLogger } from './logger.ts'
 
 /**
  * `federate serve`: validate the configuration, open the dependencies, listen, and on SIGINT or
@@ -11,10 +11,7 @@ import { createServerDeps } from './deps.ts'
  */
 export async function startServer (overrides: { port?: number, host?: string } = {}): Promise<{ url: string, close: () => Promise<void> }> {
   const config = loadConfig(serverSettings)
-  const logger = pino({
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.token', '*.key', '*.secret'], censor: '[redacted]' },
-  })
+  const logger = createLogger({ level: config.logLevel })
   logger.info({ config: redacted(serverSettings, config) }, 'starting app server')
   const deps = await createServerDeps(config, logger)
   const app = await buildApp(deps, { ...config, localFlowCache: config.cacheEnabled && config.localFlowCache, logger })

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import { verifyInstanceToken, type Queryable } from '@federate/db'
 import { FaultError } from '@federate/protocol'
 import { bearerToken } from './bearer.ts'
+import { tooManyFailuresMessage, type AuthFailureLimiter } from './rate-limit.ts'
 import { TtlCache } from './ttl-cache.ts'
 import type { Metrics } from '../metrics.ts'
 
@@ -11,9 +12,10 @@ export interface InstanceAuth { instanceId: string }
 /**
  * XML-RPC authentication: each instance sends its own token as a bearer token. Tokens are
  * verified against their stored hash and remembered for `cacheSec` (keyed by a hash of the
- * token, never the token itself), so revocation takes effect within that time.
+ * token, never the token itself), so revocation takes effect within that time. A remembered
+ * token never reaches the failure limiter: only cache misses are counted and limited.
  */
-export function createInstanceAuthenticator (db: Queryable, metrics: Metrics, cacheSec: number) {
+export function createInstanceAuthenticator (db: Queryable, metrics: Metrics, cacheSec: number, limiter?: AuthFailureLimiter) {
   const cache = new TtlCache<string>(cacheSec * 1000)
   return {
     async authenticate (request: FastifyRequest): Promise<InstanceAuth> {
@@ -25,15 +27,22 @@ export function createInstanceAuthenticator (db: Queryable, metrics: Metrics, ca
       const key = createHash('sha256').update(token).digest('base64url')
       let instanceId = cache.get(key)
       if (instanceId === undefined) {
+        const wait = limiter?.refuseFor(request.ip, key) ?? 0
+        if (wait > 0) {
+          metrics.authFailures.inc({ kind: 'instance_rate_limited' })
+          throw new FaultError('UNAUTHORIZED', tooManyFailuresMessage(wait))
+        }
         const found = await verifyInstanceToken(db, token).catch((err: unknown) => {
           throw new FaultError('UNAVAILABLE', 'cannot verify the instance token now', { cause: err })
         })
         if (found === null) {
+          limiter?.fail(request.ip)
           metrics.authFailures.inc({ kind: 'instance' })
           throw new FaultError('UNAUTHORIZED')
         }
         instanceId = found
         cache.set(key, instanceId)
+        limiter?.succeeded(key)
       }
       return { instanceId }
     },
