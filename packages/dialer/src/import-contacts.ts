@@ -211,6 +211,11 @@ async function * csvRecords (input: Readable, bad: (line: number, reason: string
   input.pipe(parser)
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[], info: { lines: number } }>) {
+      // PostgreSQL text and jsonb cannot hold NUL: such a row is bad, not the whole batch.
+      if (record.some((field) => field.includes('\u0000'))) {
+        bad(info.lines, 'a field contains a NUL byte')
+        continue
+      }
       yield { record, line: info.lines }
     }
   } catch (err) {

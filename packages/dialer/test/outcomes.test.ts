@@ -77,7 +77,7 @@ test('answered and machine calls are final, and call.end is idempotent', async (
   await h.dialer.start(c.id)
   await h.dialer.tick()
   const [a, b] = await h.dialer.next('i-1', 2)
-  assert.deepEqual(await h.dialer.onCallStarted(a!.callId), { ok: true, campaignId: c.id, attemptId: a!.callId.slice(5), contactId: (await h.pool.query('SELECT contact_id::text FROM attempts WHERE call_id = $1', [a!.callId])).rows[0].contact_id, attemptNo: 1 })
+  assert.deepEqual(await h.dialer.onCallStarted(a!.callId), { ok: true, campaignId: c.id, attemptId: a!.callId.slice(5), contactId: (await h.pool.query('SELECT contact_id::text FROM attempts WHERE call_id = $1', [a!.callId])).rows[0].contact_id, attemptNo: 1, flowRef: a!.flowRef, vars: a!.vars })
   assert.equal((await contact(h, a!.to)).state, 'dialing')
   const first = await h.dialer.onCallEnded({ callId: a!.callId, cause: '16', durationSec: 61, billSec: 55 })
   assert.equal(first.ok && !first.duplicate && first.outcome, 'answered')
