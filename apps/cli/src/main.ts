@@ -14,6 +14,9 @@ Examples:
   $ federate migrate              create or upgrade the database schema
   $ federate serve --port 8080    run an app server`)
 
+// The AWS SDK warns on every start under Node 20 (its later releases need 22); we know, and say so in the README.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 for (const load of commands) (await load()).register(program)
 
 try {

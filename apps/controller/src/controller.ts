@@ -23,6 +23,8 @@ export interface ControllerDeps {
   clock?: () => Date
   /** Settles a lost (or cut) instance's open campaign attempts: the dialer's settleInstanceLost. */
   settleAttempts?: (instanceId: string) => Promise<number>
+  /** Campaign attempts leased to an instance and not yet ended: a draining instance waits for them. */
+  openAttempts?: (instanceId: string) => Promise<number>
   /** Written with each decision (default host:pid:random). */
   controllerId?: string
 }
@@ -258,7 +260,9 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     // 3. Draining instances: terminate when empty (a heartbeat after the drain began says so) or late.
     for (const r of fresh.filter((x) => x.state === 'draining' && ours(x))) {
       const reported = r.lastHeartbeatAt && r.drainStartedAt && r.lastHeartbeatAt.getTime() > r.drainStartedAt.getTime()
-      if (reported && r.activeCalls === 0 && r.pendingUploads === 0) await step(`terminate ${r.id}`, async () => { await finishDrain(r, 'drained', report, now) })
+      // Campaign calls leased to it but not yet ringing count too: they end (or expire) soon.
+      const leased = reported && r.activeCalls === 0 && r.pendingUploads === 0 && deps.openAttempts ? await deps.openAttempts(r.id) : 0
+      if (reported && r.activeCalls === 0 && r.pendingUploads === 0 && leased === 0) await step(`terminate ${r.id}`, async () => { await finishDrain(r, 'drained', report, now) })
       else if (r.drainDeadline && now >= r.drainDeadline.getTime()) await step(`terminate ${r.id}`, async () => { await finishDrain(r, 'deadline', report, now) })
     }
 

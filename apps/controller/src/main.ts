@@ -24,6 +24,7 @@ export async function runController (opts: { env?: Record<string, string | undef
     provider,
     logger,
     settleAttempts: async (id) => await dialer.settleInstanceLost(id),
+    openAttempts: async (id) => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM attempts WHERE instance_id = $1 AND outcome IS NULL', [id])).rows[0]!.n,
   })
   controller.start()
   let closing: Promise<void> | undefined

@@ -11,7 +11,11 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   async () => await import('./keys.ts'),
   async () => await import('./instances.ts'),
   async () => await import('./flows.ts'),
+  async () => await import('./campaign.ts'),
+  async () => await import('./contacts.ts'),
   async () => await import('./sim.ts'),
   async () => await import('./agent.ts'),
   async () => await import('./audio.ts'),
+  async () => await import('./controller.ts'),
+  async () => await import('./demo.ts'),
 ]

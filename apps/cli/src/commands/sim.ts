@@ -10,6 +10,7 @@ interface SimOpts {
   number?: string
   servers?: string
   token?: string
+  tokensFile?: string
   profile?: string
   workDir?: string
   amiPortBase: string
@@ -47,6 +48,7 @@ export function register (program: Command): void {
     .option('--number <did>', 'the dialled number (extension and DNID) of inbound calls')
     .option('--servers <urls>', 'app servers\' XML-RPC URLs, comma-separated (default: FEDERATE_SERVERS, else http://127.0.0.1:8080/RPC2)')
     .option('--token <token>', 'instance token for every agent (default: FEDERATE_INSTANCE_TOKEN)')
+    .option('--tokens-file <file.json>', 'one token per instance: a JSON object {"<instance id>": "<token>", ...} (instead of --token)')
     .option('--profile <file.json>', 'callee profile (JSON; unnamed fields keep their defaults)')
     .option('--work-dir <dir>', 'per-instance spool, sounds and recordings folders (default: a temporary folder, removed at exit)')
     .option('--ami-port-base <port>', 'AMI port of the first instance, the next ones follow (0: free ports)', '0')
@@ -125,8 +127,25 @@ Examples:
         if (err instanceof ConfigError) throw new CliError(err.message.replace('FEDERATE_SERVERS', opts.servers ? '--servers' : 'FEDERATE_SERVERS'), EXIT.USAGE, { cause: err })
         throw err
       }
-      const token = opts.token ?? env.token
-      if (!targets && !token) throw new CliError('the agents need an instance token: --token or FEDERATE_INSTANCE_TOKEN (or --agi-target to use running agents)', EXIT.USAGE)
+      let token: string | Record<string, string> = opts.token ?? env.token
+      if (opts.tokensFile) {
+        if (opts.token) throw new CliError('--token and --tokens-file exclude each other', EXIT.USAGE)
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(await readFile(opts.tokensFile, 'utf8'))
+        } catch (err) {
+          throw new CliError(`--tokens-file ${opts.tokensFile}: ${err instanceof Error ? err.message : String(err)}`, EXIT.USAGE, { cause: err })
+        }
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string' && v.length > 0)) {
+          throw new CliError(`--tokens-file ${opts.tokensFile}: must be a JSON object of instance id -> token`, EXIT.USAGE)
+        }
+        const byId = parsed as Record<string, string>
+        token = byId
+        // Every instance needs its token: name the first one missing now rather than at start.
+        const missing = Array.from({ length: instances }, (_, i) => `${opts.idPrefix}${i + 1}`).find((id) => !Object.hasOwn(byId, id))
+        if (missing && !targets) throw new CliError(`--tokens-file ${opts.tokensFile}: no token for instance ${missing}`, EXIT.USAGE)
+      }
+      if (!targets && !token) throw new CliError('the agents need an instance token: --token, --tokens-file or FEDERATE_INSTANCE_TOKEN (or --agi-target to use running agents)', EXIT.USAGE)
 
       const logger = pino({ level: opts.logLevel, redact: ['instanceToken', 'amiSecret', '*.instanceToken', '*.amiSecret'] }, pino.destination(2))
       const ownWorkDir = !opts.workDir
