@@ -22,6 +22,7 @@ export function register (program: Command): void {
     .option('--rate <cps>', 'campaign dial rate, calls per second', positive('--rate', false), 100)
     .option('--max-instances <n>', 'most simulated instances the controller may run', positive('--max-instances'), 8)
     .option('--port <port>', 'first app server port (the second uses the next one)', positive('--port'), 8080)
+    .option('--database <name>', 'the demo\'s own database, dropped and recreated on each run', 'federate_demo')
     .option('--keep', 'keep everything running after the report (to look at the dashboard)')
     .option('--json', 'print the report as JSON (progress goes to stderr)')
     .addHelpText('after', `
@@ -34,7 +35,7 @@ Examples:
   $ federate demo
   $ federate demo --speed high --contacts 2000 --json
   $ federate demo --keep            then open the dashboard URL it prints`)
-    .action(async (opts: { speed: string, contacts: number, rate: number, maxInstances: number, port: number, keep?: boolean, json?: boolean }) => {
+    .action(async (opts: { speed: string, database: string, contacts: number, rate: number, maxInstances: number, port: number, keep?: boolean, json?: boolean }) => {
       const speed = SPEEDS[opts.speed] ?? Number(opts.speed)
       if (!Number.isFinite(speed) || speed <= 0) throw new CliError(`--speed must be normal, high or a positive number, got ${opts.speed}`, EXIT.USAGE)
       const dataDir = resolve(process.env.FEDERATE_DATA_DIR ?? '.data')
@@ -45,7 +46,8 @@ Examples:
       const onSignal = () => { abort.abort() }
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
-      const report = await runDemo({ signal: abort.signal, speed, contacts: opts.contacts, rateCps: opts.rate, maxInstances: opts.maxInstances, port: opts.port, keep: opts.keep ?? false, json: opts.json ?? false, dataDir, out })
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(opts.database)) throw new CliError(`--database must be a plain lowercase PostgreSQL name, got ${opts.database}`, EXIT.USAGE)
+      const report = await runDemo({ signal: abort.signal, database: opts.database, speed, contacts: opts.contacts, rateCps: opts.rate, maxInstances: opts.maxInstances, port: opts.port, keep: opts.keep ?? false, json: opts.json ?? false, dataDir, out })
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
       mkdirSync(join(dataDir, 'demo'), { recursive: true })

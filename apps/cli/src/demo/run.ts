@@ -19,6 +19,8 @@ export interface DemoOptions {
   rateCps: number
   maxInstances: number
   port: number
+  /** The demo's own database (dropped and recreated), default federate_demo. */
+  database: string
   /** Keep everything running after the report until Ctrl-C (to look at the dashboard). */
   keep: boolean
   json: boolean
@@ -32,10 +34,10 @@ const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const CAMPAIGN = 'election-demo'
 const FLOW = 'election-poll'
 
-function demoDatabaseUrl (): { url: string, name: string } {
+function demoDatabaseUrl (name: string): { url: string, name: string } {
   const base = new URL(loadConfig(databaseSettings).databaseUrl)
-  base.pathname = '/federate_demo'
-  return { url: base.toString(), name: 'federate_demo' }
+  base.pathname = `/${name}`
+  return { url: base.toString(), name }
 }
 
 // A fresh database for each run, so the report is this run's alone.
@@ -74,7 +76,7 @@ async function api (base: string, key: string, method: string, path: string, bod
 export async function runDemo (o: DemoOptions): Promise<DemoReport> {
   const logDir = join(o.dataDir, 'log', 'demo')
   mkdirSync(logDir, { recursive: true })
-  const { url: dbUrl, name: dbName } = demoDatabaseUrl()
+  const { url: dbUrl, name: dbName } = demoDatabaseUrl(o.database)
   o.out(`database      ${dbName} (recreated)`)
   await recreateDatabase(dbUrl, dbName)
   const pool = createPool(dbUrl, { max: 4 })
