@@ -14,9 +14,9 @@ test('federate demo --speed high runs to completion and its report matches the d
   const db = `fedtest_demo_${suffix()}`
   const dataDir = mkdtempSync(join(tmpdir(), 'fed-demo-'))
   const port = await freePort()
-  let c: pg.Client | undefined
+  const opened: { client?: pg.Client } = {}
   t.after(async () => {
-    await c?.end()
+    await opened.client?.end()
     const admin = new pg.Client({ connectionString: databaseUrl('postgres') })
     await admin.connect()
     await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`)
@@ -31,9 +31,8 @@ test('federate demo --speed high runs to completion and its report matches the d
   const report = JSON.parse(stdout)
   assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'demo', 'report.json'), 'utf8')), report, 'the report file is the printed report')
 
-  c = new pg.Client({ connectionString: databaseUrl(db) })
-  await c.connect()
-  const q = c
+  const q = opened.client = new pg.Client({ connectionString: databaseUrl(db) })
+  await q.connect()
   const one = async (sql: string): Promise<number> => Number(Object.values((await q.query(sql)).rows[0] ?? { n: 0 })[0] ?? 0)
   assert.equal(report.contacts, 600)
   assert.equal(report.contacts, await one('SELECT count(*) FROM contacts'))
