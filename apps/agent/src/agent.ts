@@ -282,7 +282,7 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
       if (command === 'drain' && !draining) {
         draining = true
         logger.info('draining: no new calls')
-      } else if (command === 'resume' && draining) {
+      } else if (command === 'resume' && draining && !closed) {
         draining = false
         logger.info('resumed: taking calls')
       } else if (command === 'sync') {

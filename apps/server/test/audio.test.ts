@@ -171,7 +171,7 @@ test('instances get the manifest (full and delta), heartbeats say sync when behi
 
   const empty = await rpc.call('storage.manifest', { instanceId: 'ast-1' })
   assert.deepEqual({ ...empty }, { version: 0, full: true, files: [], deleted: [] })
-  assert.deepEqual(await heartbeat(0), { commands: [], manifestVersion: 0 })
+  assert.deepEqual(await heartbeat(0), { commands: ['resume'], manifestVersion: 0 })
 
   await upload('poll/intro', wav({ seed: 1 }))
   await upload('poll/q1', wav({ seed: 2 }))
@@ -183,10 +183,10 @@ test('instances get the manifest (full and delta), heartbeats say sync when behi
   assert.equal(fetched.length, full.files[0]!.size)
 
   // The version is cached ~1 s per server, and dropped when this server changes the library.
-  assert.deepEqual(await heartbeat(0), { commands: ['sync'], manifestVersion: 2 })
-  assert.deepEqual(await heartbeat(2), { commands: [], manifestVersion: 2 })
+  assert.deepEqual(await heartbeat(0), { commands: ['resume', 'sync'], manifestVersion: 2 })
+  assert.deepEqual(await heartbeat(2), { commands: ['resume'], manifestVersion: 2 })
   await upload('poll/q2', wav({ seed: 3 }))
-  assert.deepEqual(await heartbeat(2), { commands: ['sync'], manifestVersion: 3 })
+  assert.deepEqual(await heartbeat(2), { commands: ['resume', 'sync'], manifestVersion: 3 })
   const delta = await rpc.call('storage.manifest', { instanceId: 'ast-1', since: 2 })
   assert.equal(delta.full, false)
   assert.equal(delta.version, 3)

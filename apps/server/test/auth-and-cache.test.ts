@@ -88,3 +88,17 @@ test('steps read flows through Memcached, and fail open to PostgreSQL when Memca
   const metrics = await (await fetch(`${dead.url}/metrics`)).text()
   assert.match(metrics, /fail_open/)
 })
+
+test('heartbeats tell a draining instance to drain, and to resume once it is back in service', async (t) => {
+  const s = await startTestServer(t)
+  const c = createXmlRpcClient({ url: s.rpcUrl, token: await s.tokenFor('ast-7') })
+  t.after(() => { c.close() })
+  const beat = async () => [...(await c.call('instance.heartbeat', { instanceId: 'ast-7', activeCalls: 3, capacity: 100, manifestVersion: 0, version: 't' })).commands]
+  assert.deepEqual(await beat(), ['resume'])
+  await s.deps.pool.query("UPDATE instances SET state = 'draining' WHERE id = 'ast-7'")
+  assert.deepEqual(await beat(), ['drain'])
+  await s.deps.pool.query("UPDATE instances SET state = 'ready' WHERE id = 'ast-7'")
+  assert.deepEqual(await beat(), ['resume'])
+  const row = await s.deps.pool.query('SELECT active_calls FROM instances WHERE id = $1', ['ast-7'])
+  assert.equal(row.rows[0].active_calls, 3)
+})

@@ -4,8 +4,8 @@ import { assertSameInstance, type InstanceAuth } from '../auth/instance-auth.ts'
 
 /**
  * instance.heartbeat: stores the instance's load and versions, and answers what it must do:
- * `drain` while the controller is draining it (or it was terminated), `sync` when the audio
- * manifest moved past the version it holds.
+ * `drain` while the controller is draining it (or it was terminated), `resume` once it is
+ * ready again, `sync` when the audio manifest moved past the version it holds.
  */
 export function createHeartbeat (deps: { db: Queryable, manifestVersion: () => Promise<number> }) {
   return async function heartbeat (p: ParamsOf<'instance.heartbeat'>, ctx: { auth: InstanceAuth }): Promise<ResultOf<'instance.heartbeat'>> {
@@ -27,6 +27,8 @@ export function createHeartbeat (deps: { db: Queryable, manifestVersion: () => P
     const manifestVersion = await deps.manifestVersion()
     const commands: ResultOf<'instance.heartbeat'>['commands'] = []
     if (row.state === 'draining' || row.state === 'terminated') commands.push('drain')
+    // An instance the controller put back into service (draining -> ready) takes calls again.
+    else if (row.state === 'ready') commands.push('resume')
     if (manifestVersion > p.manifestVersion) commands.push('sync')
     return { commands, manifestVersion }
   }
