@@ -38,7 +38,7 @@ Examples:
     .action(async (opts: { speed: string, database: string, contacts: number, rate: number, maxInstances: number, port: number, keep?: boolean, json?: boolean }) => {
       const speed = SPEEDS[opts.speed] ?? Number(opts.speed)
       if (!Number.isFinite(speed) || speed <= 0) throw new CliError(`--speed must be normal, high or a positive number, got ${opts.speed}`, EXIT.USAGE)
-      const dataDir = resolve(process.env.FEDERATE_DATA_DIR ?? '.data')
+      const dataDir = resolve(process.env.FEDERATE_DATA_DIR || '.data')
       const out = (line: string) => { (opts.json ? process.stderr : process.stdout).write(line + '\n') }
       const { runDemo } = await import('../demo/run.ts')
       const { formatReport } = await import('../demo/report.ts')

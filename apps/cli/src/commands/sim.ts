@@ -67,7 +67,7 @@ simulated second. Ctrl-C (or SIGTERM) stops new calls, lets live calls end for -
 cuts the rest (their hangup handlers still report call.end) and prints a summary.
 
 Examples:
-  $ federate sim --instances 34 --capacity 100 --speed 10 --seed 7 --token dev-token
+  $ federate sim --instances 34 --capacity 100 --speed 10 --seed 7 --tokens-file tokens.json   (tokens.json: {"sim-1": "fit_...", ...})
   $ federate sim --instances 2 --inbound-cps 5 --number +15551230000 --servers http://127.0.0.1:8080/RPC2
   $ federate sim --agi-target 127.0.0.1:4573 --ami-port-base 5038 --inbound-cps 1 --number 100`)
     .action(async (opts: SimOpts) => {
