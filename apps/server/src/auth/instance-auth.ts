@@ -32,9 +32,16 @@ export function createInstanceAuthenticator (db: Queryable, metrics: Metrics, ca
           metrics.authFailures.inc({ kind: 'instance_rate_limited' })
           throw new FaultError('UNAUTHORIZED', tooManyFailuresMessage(wait))
         }
-        const found = await verifyInstanceToken(db, token).catch((err: unknown) => {
+        let found: string | null
+        try {
+          found = await verifyInstanceToken(db, token)
+        } catch (err) {
+          // PostgreSQL is unreachable: a token verified before keeps working, so calls in
+          // progress go on through an outage (DESIGN rule 5); revocation waits for the database.
+          const known = cache.stale(key)
+          if (known !== undefined) return { instanceId: known }
           throw new FaultError('UNAVAILABLE', 'cannot verify the instance token now', { cause: err })
-        })
+        }
         if (found === null) {
           limiter?.fail(request.ip)
           metrics.authFailures.inc({ kind: 'instance' })

@@ -8,16 +8,18 @@ export class TtlCache<V> {
 
   get (key: string, now = Date.now()): V | undefined {
     const e = this.#entries.get(key)
-    if (e === undefined) return undefined
-    if (e.expires <= now) {
-      this.#entries.delete(key)
-      return undefined
-    }
+    if (e === undefined || e.expires <= now) return undefined
     return e.value
+  }
+
+  /** An entry even past its expiry, if it is still held (for when the source cannot be asked). */
+  stale (key: string): V | undefined {
+    return this.#entries.get(key)?.value
   }
 
   set (key: string, value: V, now = Date.now()): void {
     if (this.ttlMs <= 0) return
+    this.#entries.delete(key)
     if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string)
     this.#entries.set(key, { value, expires: now + this.ttlMs })
   }

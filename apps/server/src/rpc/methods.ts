@@ -38,7 +38,12 @@ export function createRpcRegistry (deps: RpcDeps): XmlRpcRegistry<InstanceAuth> 
   registry.implement('dialer.next', async (p, ctx) => {
     assertSameInstance(ctx.auth, p.instanceId)
     if (deps.dialer === undefined || p.free === 0) return []
-    return await deps.dialer.next(p.instanceId, p.free)
+    try {
+      return await deps.dialer.next(p.instanceId, p.free)
+    } catch (err) {
+      // PostgreSQL or Redis is away: no work now, the agent asks again shortly.
+      throw new FaultError('UNAVAILABLE', 'the dialer cannot hand out calls now', { cause: err })
+    }
   })
   registry.implement('storage.manifest', async (p, ctx) => {
     assertSameInstance(ctx.auth, p.instanceId)
