@@ -115,6 +115,9 @@ const agent = spawn(process.execPath, ['--import', 'tsx', join(root, 'apps/agent
     FEDERATE_INSTANCE_TOKEN: 't',
     FEDERATE_AGI_PORT: String(agiPort),
     FEDERATE_AMI_ENABLED: 'false',
+    // The stub tier answers call.step only: no prompts to sync, no recordings to upload.
+    FEDERATE_AUDIO_SYNC: 'false',
+    FEDERATE_RECORDING_UPLOAD: 'false',
     FEDERATE_HEARTBEAT_MS: '600000',
     FEDERATE_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'bench-agent-')),
     LOG_LEVEL: 'warn',
