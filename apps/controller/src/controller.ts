@@ -269,8 +269,10 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     // 4. Instances of this fleet the provider runs and the table does not: stop them.
     if (seen) {
       const live = new Set((await instances.list(pool)).map((r) => r.id))
+      // `seen` was listed before this pass stopped the drained and lost ones: not orphans.
+      const stopped = new Set([...report.terminated.map((x) => x.id), ...report.lost.map((x) => x.id)])
       for (const p of seen.values()) {
-        if (live.has(p.id) || p.state === 'terminated') continue
+        if (live.has(p.id) || stopped.has(p.id) || p.state === 'terminated') continue
         if (p.launchedAt && (now - p.launchedAt.getTime()) / 1000 < cfg.launchGraceSec) continue
         await step(`orphan ${p.id}`, async () => {
           act()

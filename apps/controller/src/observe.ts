@@ -14,16 +14,21 @@ export async function observeCampaigns (db: Queryable, opts: { horizonSec: numbe
   try {
     const live = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM calls WHERE status = 'active' AND campaign_id IS NOT NULL")
     // Each count is bounded (LIMIT) so a campaign of millions of contacts costs the same as a small one.
+    // The hold time is measured over 15 minutes of attempts leased at least one default hold ago,
+    // calls still up counted at their age: the first calls of a campaign to end are its shortest
+    // (early hang-ups), and an average over them alone made long calls look short, so the fleet
+    // launched for them was drained while they were still arriving.
     const { rows } = await db.query<{ id: string, rate: number, max_concurrent: number, in_flight: number, due: number, hold: number | null }>(`
       SELECT c.id, c.rate_cps::float8 AS rate, c.max_concurrent,
         (SELECT count(*) FROM (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id AND k.state IN ('queued', 'leased', 'dialing') LIMIT $3) f)::int AS in_flight,
         (SELECT count(*) FROM (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id AND k.state = 'pending'
             AND k.next_attempt_at <= now() + make_interval(secs => $1) LIMIT $3) d)::int AS due,
-        (SELECT avg(extract(epoch FROM a.ended_at - a.started_at)) FROM attempts a
-          WHERE a.campaign_id = c.id AND a.leased_at > now() - interval '15 minutes'
-            AND a.started_at IS NOT NULL AND a.ended_at IS NOT NULL)::float8 AS hold
+        (SELECT avg(extract(epoch FROM coalesce(a.ended_at, now()) - a.started_at)) FROM attempts a
+          WHERE a.campaign_id = c.id
+            AND a.leased_at > now() - make_interval(secs => $4::float8 + 900) AND a.leased_at <= now() - make_interval(secs => $4::float8)
+            AND a.started_at IS NOT NULL AND (a.ended_at IS NOT NULL OR a.outcome IS NULL))::float8 AS hold
       FROM campaigns c WHERE c.status = 'running' ORDER BY c.id LIMIT $2`,
-    [opts.horizonSec, 1000, opts.dueCap ?? 100_000])
+    [opts.horizonSec, 1000, opts.dueCap ?? 100_000, opts.defaultHoldSec])
     const caps = await db.query<{ max_concurrent: number | null, max_cps: number | null }>('SELECT max_concurrent, max_cps::float8 AS max_cps FROM dialer_settings LIMIT 1')
     const loads: CampaignLoad[] = rows.map((r) => ({ id: r.id, rateCps: r.rate, maxConcurrent: r.max_concurrent, inFlight: r.in_flight, due: r.due, holdSec: r.hold }))
     return {

@@ -1,0 +1,54 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { DbPool } from '@federate/db'
+import { observeCampaigns } from '../src/app.ts'
+import { migratedDatabase } from './helpers.ts'
+
+// Attempts `leasedSecAgo` seconds ago that started 2 s later and lasted `holdSec` (null: still up).
+async function attempts (pool: DbPool, n: number, leasedSecAgo: number, holdSec: number | null, outcome = 'answered'): Promise<void> {
+  await pool.query(`
+    WITH k AS (
+      SELECT id FROM contacts WHERE campaign_id = 'spring' AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.contact_id = contacts.id) ORDER BY id LIMIT $1)
+    INSERT INTO attempts (contact_id, campaign_id, attempt_no, call_id, instance_id, leased_at, lease_expires_at, started_at, ended_at, outcome)
+    SELECT k.id, 'spring', 1, 'call-' || k.id, 'i-1', now() - make_interval(secs => $2), now() - make_interval(secs => $2) + interval '45 seconds',
+      now() - make_interval(secs => $2 - 2),
+      CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() - make_interval(secs => $2 - 2) + make_interval(secs => $3::float8) END,
+      CASE WHEN $3::float8 IS NULL THEN NULL ELSE $4 END
+    FROM k`, [n, leasedSecAgo, holdSec, outcome])
+}
+
+test('a campaign\'s hold time ignores its first calls to end (the shortest) and counts long calls still up at their age', async (t) => {
+  const { pool } = await migratedDatabase(t)
+  await pool.query("INSERT INTO flows (id, name) VALUES ('survey', 'Survey')")
+  await pool.query(`INSERT INTO campaigns (id, name, flow_id, caller_id, rate_cps, max_concurrent, retry_policy, status)
+    VALUES ('spring', 'Spring survey', 'survey', '+15550000000', 10, 5000, '{}', 'running')`)
+  await pool.query(`INSERT INTO contacts (campaign_id, phone_e164, time_zone)
+    SELECT 'spring', '+1555' || lpad(g::text, 7, '0'), 'America/New_York' FROM generate_series(1, 2000) g`)
+  const observe = async () => await observeCampaigns(pool, { horizonSec: 300, defaultHoldSec: 60 })
+
+  // 20 s into the campaign: a few early hang-ups ended after 3 s, the other calls are still up.
+  await attempts(pool, 5, 15, 3)
+  await attempts(pool, 50, 15, null)
+  const early = await observe()
+  // Nothing old enough to judge yet: the default hold, 10 calls/s x 60 s (not 10 x 3 s).
+  assert.equal(early.demand.total, 600)
+  assert.deepEqual(early.demand.byCampaign, [{ id: 'spring', demand: 600, limitedBy: 'rate' }])
+
+  // Calls leased 100 s ago: ten lasted 65 s, ten are still up after 98 s; they count at 98 s.
+  await attempts(pool, 10, 100, 65)
+  await attempts(pool, 10, 100, null)
+  const later = await observe()
+  assert.ok(Math.abs(later.demand.total - 815) <= 2, `10 calls/s x (65 + 98) / 2 s = 815, got ${later.demand.total}`)
+})
+
+test('a campaign with no attempts yet is expected to hold its channels for the default hold time', async (t) => {
+  const { pool } = await migratedDatabase(t)
+  await pool.query("INSERT INTO flows (id, name) VALUES ('survey', 'Survey')")
+  await pool.query(`INSERT INTO campaigns (id, name, flow_id, caller_id, rate_cps, max_concurrent, retry_policy, status)
+    VALUES ('spring', 'Spring survey', 'survey', '+15550000000', 5, 5000, '{}', 'running')`)
+  await pool.query(`INSERT INTO contacts (campaign_id, phone_e164, time_zone)
+    SELECT 'spring', '+1555' || lpad(g::text, 7, '0'), 'America/New_York' FROM generate_series(1, 100) g`)
+  const r = await observeCampaigns(pool, { horizonSec: 300, defaultHoldSec: 45 })
+  // 5 calls/s x 45 s = 225, but only 100 contacts are left to dial.
+  assert.deepEqual(r.demand.byCampaign, [{ id: 'spring', demand: 100, limitedBy: 'contacts' }])
+})
