@@ -22,13 +22,22 @@ test('a 50 cps campaign hands out 50 calls per second through the BullMQ limiter
     await sleep(10)
   }
   t.diagnostic(`windows ${JSON.stringify(polls.map((p) => p.n))} starting at ${JSON.stringify(polls.map((p) => p.before - t0))} ms`)
-  assert.ok(polls.length >= 2, `${polls.length} windows in 2.6 s`)
-  // The limiter releases exact batches: 50 per one-second window, never more.
-  assert.ok(polls.every((p) => p.n === 50), 'each window releases exactly 50 calls')
-  for (let i = 1; i < polls.length; i++) {
-    assert.ok(polls[i]!.after - polls[i - 1]!.before >= 1000, 'no window opens early')
+  // Polls within one limiter window belong together (a window may drain the queue before the
+  // dispatcher's next tick tops it up, and then pays out in two polls).
+  const windows: Array<{ before: number, after: number, n: number }> = []
+  for (const p of polls) {
+    const w = windows.at(-1)
+    if (w && p.before - w.before < 1000) w.n += p.n
+    else windows.push({ ...p })
+  }
+  assert.ok(windows.length >= 2, `${windows.length} windows in 2.6 s`)
+  // The limiter releases 50 per one-second window, never more; every window but the last is full.
+  assert.ok(windows.every((w) => w.n <= 50), 'no window releases more than 50 calls')
+  assert.ok(windows.slice(0, -1).every((w) => w.n === 50), 'each full window releases exactly 50 calls')
+  for (let i = 1; i < windows.length; i++) {
+    assert.ok(windows[i]!.after - windows[i - 1]!.before >= 1000, 'no window opens early')
     // A window restarts at the first poll after it expires; a loaded machine polls late.
-    assert.ok(polls[i]!.before - polls[i - 1]!.after <= 1600, 'the next window follows promptly')
+    assert.ok(windows[i]!.before - windows[i - 1]!.before <= 2600, 'the next window follows promptly')
   }
   const queued = (await h.dialer.stats(c.id)).contacts.queued
   assert.ok(queued <= 100 + 5, `only a small buffer is queued (${queued})`)
