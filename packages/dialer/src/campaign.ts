@@ -9,6 +9,13 @@ export type CampaignStatus = typeof CAMPAIGN_STATUSES[number]
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })
 
+/** A calling window in the contact's local time (HH:MM to HH:MM, days 0 = Sunday). */
+const WindowSchema = Type.Object({
+  start: Type.String(),
+  end: Type.String(),
+  days: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { minItems: 1, maxItems: 7 })),
+}, { additionalProperties: false })
+
 /** What an operator gives to create a campaign (REST and CLI validate with this too). */
 export const CampaignInputSchema = Type.Object({
   id: Type.Optional(Id),
@@ -20,11 +27,7 @@ export const CampaignInputSchema = Type.Object({
   rateCps: Type.Number({ exclusiveMinimum: 0, maximum: 10000 }),
   maxConcurrent: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
-  window: Type.Optional(Type.Object({
-    start: Type.String(),
-    end: Type.String(),
-    days: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { minItems: 1, maxItems: 7 })),
-  }, { additionalProperties: false })),
+  window: Type.Optional(WindowSchema),
   retryPolicy: Type.Optional(Type.Unknown()),
   maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
 }, { additionalProperties: false })
@@ -38,11 +41,7 @@ export const CampaignUpdateSchema = Type.Object({
   rateCps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000 })),
   maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
-  window: Type.Optional(Type.Object({
-    start: Type.String(),
-    end: Type.String(),
-    days: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { minItems: 1, maxItems: 7 })),
-  }, { additionalProperties: false })),
+  window: Type.Optional(WindowSchema),
   retryPolicy: Type.Optional(Type.Unknown()),
   maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
 }, { additionalProperties: false })
