@@ -94,7 +94,8 @@ export function createCallStep (deps: StepDeps) {
   }
 
   // A new call: a campaign call leased by dialer.next runs its campaign's flow; any other call
-  // routes by the dialled number (the AGI extension, then the DNID). Its start is made durable.
+  // routes by the dialled number (the AGI extension, then the DNID). Its start is made durable
+  // (for an inbound call, with its end when PostgreSQL cannot take it now).
   async function begin (p: ParamsOf<'call.step'>): Promise<{ ref: FlowRef, vars?: Record<string, string> }> {
     const lease = deps.outbound ? await deps.outbound.started(p.callId, p.instanceId) : null
     if (lease !== null) {
@@ -114,15 +115,22 @@ export function createCallStep (deps: StepDeps) {
       return { ref, vars: lease.vars }
     }
     const { number, ref } = await deps.flows.route([p.channel.extension, p.channel.dnid])
-    await persist(deps.committer, 'call.start', [{
-      callId: p.callId,
-      instanceId: p.instanceId,
-      direction: 'inbound',
-      number,
-      caller: p.channel.callerid ?? null,
-      flowId: ref.flowId,
-      flowVersion: ref.version,
-    }])
+    try {
+      await persist(deps.committer, 'call.start', [{
+        callId: p.callId,
+        instanceId: p.instanceId,
+        direction: 'inbound',
+        number,
+        caller: p.channel.callerid ?? null,
+        flowId: ref.flowId,
+        flowVersion: ref.version,
+      }])
+    } catch {
+      // PostgreSQL is away: the route and flow came from the cache, so the call goes on; its
+      // start record is written with its call.end (rebuilt from the state token), which the
+      // agent spools until it is durable (DESIGN rule 5: an outage stops no call).
+      deps.metrics.calls.inc({ event: 'start_deferred', direction: 'inbound' })
+    }
     deps.metrics.calls.inc({ event: 'start', direction: 'inbound' })
     return { ref }
   }
