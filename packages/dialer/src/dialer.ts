@@ -27,7 +27,7 @@ export interface DialerOptions {
   bufferSec?: number
   /** Seconds a lease lasts beyond the ring timeout (default 30). */
   leaseGraceSec?: number
-  /** Seconds before a queued contact's job is re-added (default 60). */
+  /** Seconds before a queued contact's job is re-added (default 15; re-adding is idempotent: same job id). */
   staleQueuedSec?: number
   /** How long a Redis command may take before it is given up (default 2,000 ms). */
   redisTimeoutMs?: number
@@ -80,7 +80,7 @@ export function createDialer (opts: DialerOptions): Dialer {
     clock: opts.clock ?? (() => new Date()),
     bufferSec: opts.bufferSec ?? 2,
     leaseGraceSec: opts.leaseGraceSec ?? 30,
-    staleQueuedSec: opts.staleQueuedSec ?? 60,
+    staleQueuedSec: opts.staleQueuedSec ?? 15,
   }
   const cacheMs = opts.campaignCacheMs ?? 1000
   let running: { at: number, list: RunningCampaign[] } | undefined
