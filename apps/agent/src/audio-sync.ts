@@ -1,7 +1,7 @@
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import type { ResultOf } from '@federate/protocol'
-import { SOUNDS_PREFIX, syncManifest, type SyncResult } from '@federate/storage'
+import { SOUNDS_PREFIX, syncManifest, type SyncResult } from '@federate/storage/instance'
 import { AgentError, AgentErrorCodes } from './errors.ts'
 
 // Keeps this instance's prompts in step with the tier's audio manifest. The first pass after

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { MethodName, ParamsOf, ResultOf } from '@federate/protocol'
-import { createXmlRpcClient } from '@federate/xmlrpc'
+import { createXmlRpcClient } from '@federate/xmlrpc/client'
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.ts'
 import { AgentError, AgentErrorCodes } from './errors.ts'
 import type { AgentMetrics } from './metrics.ts'
