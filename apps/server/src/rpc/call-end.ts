@@ -2,6 +2,7 @@ import type { CallStart, GroupCommitter } from '@federate/db'
 import { openState, type Keyring } from '@federate/flows'
 import { FaultError, type ParamsOf, type ResultOf } from '@federate/protocol'
 import { assertSameInstance, type InstanceAuth } from '../auth/instance-auth.ts'
+import { parseRef, type FlowRef } from '../flow-source.ts'
 import type { Metrics } from '../metrics.ts'
 import type { OutboundCalls } from './outbound.ts'
 
@@ -18,15 +19,16 @@ function startFromState (p: ParamsOf<'call.end'>, keyring: Keyring, ttlSec: numb
   if (p.state === undefined || p.state === '') return null
   try {
     const s = openState(p.state, keyring, now, { maxAgeSec: ttlSec })
-    const m = /^(.+)@([0-9]+)$/.exec(s.ref ?? '')
+    let ref: FlowRef | null = null
+    try { ref = parseRef(s.ref) } catch {}
     return {
       callId: p.callId,
       instanceId: p.instanceId,
       direction: 'inbound',
       number: s.vars.extension ?? s.vars.dnid ?? null,
       caller: s.vars.callerid ?? null,
-      flowId: m ? m[1]! : null,
-      flowVersion: m ? Number(m[2]) : null,
+      flowId: ref?.flowId ?? null,
+      flowVersion: ref?.version ?? null,
       startedAt: new Date(now - p.durationSec * 1000),
     }
   } catch {
