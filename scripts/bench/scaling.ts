@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { loadConfig, redisSettings } from '@federate/config'
-import { controllerSettings, createController, type Controller } from '@federate/controller'
+import { controllerSettings, createController, trySimBundle, type Controller } from '@federate/controller'
 import { createDialer, type Dialer } from '@federate/dialer'
 import { createLocalProvider, type Provider } from '@federate/scaler'
 import { machineCpu, startSystem, type System } from '../../test/helpers/system.ts'
@@ -210,6 +210,8 @@ try {
     servers: config.agentServers,
     cluster: config.cluster,
     stateDir,
+    // Each instance runs the bundle of `federate sim` with plain node, as `federate controller` does.
+    command: trySimBundle(stateDir, logger) ?? undefined,
     capacity: CAPACITY,
     speed: 1,
     seed: 'scaling',

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { createEc2Provider, createLocalProvider, renderUserData, type Provider } from '@federate/scaler'
 import { ControllerError } from './errors.ts'
+import { trySimBundle } from './sim-bundle.ts'
 import type { ControllerConfig } from './settings.ts'
 
 const DEFAULT_USER_DATA = fileURLToPath(new URL('../../../infra/aws/user-data.yaml', import.meta.url))
@@ -10,10 +13,12 @@ const DEFAULT_USER_DATA = fileURLToPath(new URL('../../../infra/aws/user-data.ya
 /** The provider the configuration names, ready to use. */
 export function createProviderFromConfig (cfg: ControllerConfig, { logger }: { logger?: Logger } = {}): Provider {
   if (cfg.provider === 'local') {
+    const stateDir = cfg.localStateDir || join(tmpdir(), `federate-local-${cfg.cluster}`)
     return createLocalProvider({
       servers: cfg.agentServers,
       cluster: cfg.cluster,
-      stateDir: cfg.localStateDir || undefined,
+      stateDir,
+      command: (cfg.localBundle ? trySimBundle(stateDir, logger) : null) ?? undefined,
       capacity: cfg.localCapacity,
       speed: cfg.localSpeed,
       seed: cfg.localSeed,

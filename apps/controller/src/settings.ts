@@ -34,6 +34,7 @@ export const controllerSettings = defineSettings({
   maxLaunchAttempts: { env: 'FEDERATE_MAX_LAUNCH_ATTEMPTS', schema: Count(1, 100), default: 3, description: 'failed launches of one instance id before it is given up (and another id launched)' },
   drainDeadlineSec: { env: 'FEDERATE_DRAIN_DEADLINE_SEC', schema: Sec(0), default: 900, description: 'a draining instance is terminated after this even with calls up (the calls cut are reported)' },
   campaignHorizonSec: { env: 'FEDERATE_CAMPAIGN_HORIZON_SEC', schema: Sec(1, 3600), default: 300, description: 'campaign demand looks at contacts due within this many seconds' },
+  launchLeadSec: { env: 'FEDERATE_LAUNCH_LEAD_SEC', schema: Sec(0, 3600), default: 90, description: 'seconds a launch takes to become capacity, until the provider\'s own instances have been measured (median of the last 10); campaign demand looks this far ahead' },
   campaignHoldSec: { env: 'FEDERATE_CAMPAIGN_HOLD_SEC', schema: Sec(1, 3600), default: 60, description: 'seconds an attempt holds a channel, until a campaign has its own history' },
   agentServers: {
     env: 'FEDERATE_AGENT_SERVERS',
@@ -60,6 +61,7 @@ export const controllerSettings = defineSettings({
   localSpeed: { env: 'FEDERATE_LOCAL_SPEED', schema: Type.Number({ exclusiveMinimum: 0, maximum: 1000 }), default: 1, description: 'simulated time speed of the local instances' },
   localSeed: { env: 'FEDERATE_LOCAL_SEED', schema: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), default: '1', description: 'seed of the local instances\' callers (each adds its id)' },
   localStateDir: { env: 'FEDERATE_LOCAL_STATE_DIR', schema: Type.String(), default: '', description: 'pid files and logs of local instances; empty: a folder in the temporary directory' },
+  localBundle: { env: 'FEDERATE_LOCAL_BUNDLE', schema: Type.Boolean(), default: true, description: 'run local instances from a bundle of `federate sim` with plain node (false: through tsx, slow to boot)' },
   localKillAfterSec: { env: 'FEDERATE_LOCAL_KILL_AFTER_SEC', schema: Sec(0, 600), default: 15, description: 'a local instance still running this long after SIGTERM gets SIGKILL' },
   ...databaseSettings,
   ...logSettings,

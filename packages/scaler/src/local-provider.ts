@@ -21,8 +21,11 @@ export interface LocalProviderOptions {
   /** Fleet name: pid files live in `<stateDir>`, default `<tmp>/federate-local-<cluster>`. */
   cluster?: string
   stateDir?: string
-  /** apps/cli/src/main.ts (default: this checkout's). */
-  cliPath?: string
+  /**
+   * Node's arguments that run the CLI, `sim` and its flags follow (default: this checkout's
+   * apps/cli/src/main.ts through tsx; the controller passes a bundle run by plain node).
+   */
+  command?: readonly string[]
   /** Concurrent calls per simulated instance (default 100). */
   capacity?: number
   /** Simulated time speed (default 1). */
@@ -76,7 +79,7 @@ export function createLocalProvider (opts: LocalProviderOptions): Provider & { r
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'local-provider' })
   const cluster = opts.cluster ?? 'local'
   const stateDir = opts.stateDir ?? join(tmpdir(), `federate-local-${cluster}`)
-  const cliPath = opts.cliPath ?? join(REPO_ROOT, 'apps/cli/src/main.ts')
+  const command = opts.command ?? ['--import', 'tsx', join(REPO_ROOT, 'apps/cli/src/main.ts')]
   const killAfterMs = opts.killAfterMs ?? 15_000
   const capacity = opts.capacity ?? 100
   const instanceType = `sim.${capacity}`
@@ -107,7 +110,7 @@ export function createLocalProvider (opts: LocalProviderOptions): Provider & { r
     const known = readPid(r.id)
     if (known && isOurs(known.pid, known.id)) return view(known)
     const args = [
-      '--import', 'tsx', cliPath, 'sim',
+      ...command, 'sim',
       '--instances', '1',
       '--id-prefix', simIdPrefix(r.id),
       '--capacity', String(capacity),

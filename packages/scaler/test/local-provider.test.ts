@@ -1,38 +1,17 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { waitFor } from '@federate/testkit'
+import { startHeartbeatServer, waitFor } from '@federate/testkit'
 import { createLocalProvider, simIdPrefix } from '../src/index.ts'
 
 const SIM_COMMAND = new URL('../../../apps/cli/src/commands/sim.ts', import.meta.url)
 
-// Just enough of an app server: answers instance.heartbeat, faults the rest, records who called.
-async function fakeAppServer () {
-  const calls: Array<{ method: string, auth: string | undefined, body: string }> = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (c) => { body += c })
-    req.on('end', () => {
-      const method = /<methodName>([^<]+)</.exec(body)?.[1] ?? ''
-      calls.push({ method, auth: req.headers.authorization, body })
-      res.writeHead(200, { 'content-type': 'text/xml' })
-      res.end(method === 'instance.heartbeat'
-        ? '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>commands</name><value><array><data></data></array></value></member><member><name>manifestVersion</name><value><int>0</int></value></member></struct></value></param></params></methodResponse>'
-        : '<?xml version="1.0"?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member><member><name>faultString</name><value><string>not here</string></value></member></struct></value></fault></methodResponse>')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const addr = server.address()
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/RPC2`, calls, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
-}
-
 const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
 
 test('the local provider starts a real simulated instance with its id and token, and stops it', { skip: !existsSync(SIM_COMMAND) && 'apps/cli/src/commands/sim.ts (federate sim) does not exist yet' }, async (t) => {
-  const app = await fakeAppServer()
+  const app = await startHeartbeatServer()
   const stateDir = mkdtempSync(join(tmpdir(), 'fed-local-'))
   const provider = createLocalProvider({ servers: [app.url], stateDir, killAfterMs: 5000, graceSec: 1 })
   t.after(async () => {

@@ -1,8 +1,10 @@
-import { createRequire } from 'node:module'
 import { FaultError, type FaultStruct } from '@federate/protocol'
 import './dates.ts'
 import { readXml, type XmlSink } from './xml-reader.ts'
 import { xmlSafe } from './wire-value.ts'
+import deserializerModule from 'xmlrpc/lib/deserializer.js'
+import serializerModule from 'xmlrpc/lib/serializer.js'
+import dateFormatterModule from 'xmlrpc/lib/date_formatter.js'
 
 // The `xmlrpc` package's own codec (lib/deserializer.js's handlers, lib/serializer.js on
 // xmlbuilder), used directly: never its server or client. Its lenient spots are closed here:
@@ -12,8 +14,6 @@ import { xmlSafe } from './wire-value.ts'
 //   string, synchronously, instead of by sax in lenient mode through a stream;
 // - values reach the serializer through prepareWire (wire-value.ts), and callers still wrap
 //   it: xmlbuilder throws on control characters.
-
-const require = createRequire(import.meta.url)
 
 interface DeserializerInstance {
   stack: unknown[]
@@ -30,9 +30,9 @@ interface Serializer {
   serializeFault: (fault: FaultStruct) => string
 }
 
-const Deserializer = require('xmlrpc/lib/deserializer.js') as DeserializerClass
-const serializer = require('xmlrpc/lib/serializer.js') as Serializer
-const dates = require('xmlrpc/lib/date_formatter.js') as { decodeIso8601: (text: string) => Date }
+const Deserializer = deserializerModule as DeserializerClass
+const serializer = serializerModule as Serializer
+const dates = dateFormatterModule as { decodeIso8601: (text: string) => Date }
 
 /** A value that is well-formed XML but not a valid XML-RPC scalar: the caller's params are wrong. */
 class BadValue extends Error {}

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import dateFormatterModule from 'xmlrpc/lib/date_formatter.js'
 
 // XML-RPC's dateTime.iso8601 carries no time zone. The `xmlrpc` package writes local time and
 // reads an offset-less value as local time, so two processes in different zones disagree.
@@ -12,8 +12,7 @@ interface DateFormatter {
   decodeIso8601: (text: string) => Date
 }
 
-const require = createRequire(import.meta.url)
-const formatter = require('xmlrpc/lib/date_formatter.js') as DateFormatter
+const formatter = dateFormatterModule as DateFormatter
 
 const ISO8601 = /^(\d{4})-?(\d{2})-?(\d{2})(?:T(\d{2}):?(\d{2})(?::?(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/
 
