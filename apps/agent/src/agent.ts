@@ -113,6 +113,8 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
       retryMs: config.syncRetryMs,
       fetch: options.fetch,
       logger: logger.child({ module: 'audio-sync' }),
+      // The controller counts the instance as capacity from the heartbeat that says so: send it now.
+      onReady: () => { heartbeat.now() },
     })
     : null
   const recordings = config.recordingUpload
@@ -250,7 +252,8 @@ export function createAgent (config: AgentConfig, options: AgentOptions = {}): A
   }
 
   const heartbeat = new Heartbeat({
-    intervalMs: config.heartbeatMs,
+    // Draining, the instance is terminated once a heartbeat says it is empty: say so sooner.
+    intervalMs: () => draining ? Math.min(config.heartbeatMs, config.drainHeartbeatMs) : config.heartbeatMs,
     logger: logger.child({ module: 'heartbeat' }),
     report: async () => {
       let live: Set<string>

@@ -18,6 +18,8 @@ export interface AudioSyncOptions {
   soundsDir: string
   /** `storage.manifest` through the tier client: the full list without `since`. */
   fetchManifest: (since?: number) => Promise<Manifest>
+  /** Called once, when the first full pass has completed (the instance may now take calls). */
+  onReady?: () => void
   concurrency: number
   downloadTimeoutMs: number
   /** First wait after a failed pass; doubles up to `maxRetryMs`. */
@@ -177,6 +179,7 @@ export class AudioSync {
     if (manifest.full && !this.s.ready) {
       this.s.ready = true
       this.log.info({ version: result.version, files: manifest.files.length }, 'first full audio sync done: ready')
+      this.opts.onReady?.()
     }
   }
 

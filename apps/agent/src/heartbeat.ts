@@ -5,7 +5,8 @@ import type { ParamsOf, ResultOf } from '@federate/protocol'
 // back (drain, resume, sync). A heartbeat that fails changes nothing: the last commands hold.
 
 export interface HeartbeatOptions {
-  intervalMs: number
+  /** Between heartbeats; a function is asked again before each wait (a draining agent reports faster). */
+  intervalMs: number | (() => number)
   logger: Logger
   report: () => Promise<ParamsOf<'instance.heartbeat'>>
   send: (params: ParamsOf<'instance.heartbeat'>) => Promise<ResultOf<'instance.heartbeat'>>
@@ -16,6 +17,7 @@ export class Heartbeat {
   private timer: NodeJS.Timeout | null = null
   private closed = false
   private beating: Promise<void> | null = null
+  private again = false
   /** Heartbeats acknowledged (tests watch it). */
   beats = 0
   private readonly opts: HeartbeatOptions
@@ -26,15 +28,28 @@ export class Heartbeat {
 
   start (): void {
     if (this.timer || this.closed) return
-    const loop = (): void => {
-      this.beating = this.beat()
-        .catch((err: unknown) => { this.opts.logger.warn({ err }, 'heartbeat failed') })
-        .finally(() => {
-          this.beating = null
-          if (!this.closed) this.timer = setTimeout(loop, this.opts.intervalMs)
-        })
-    }
-    this.timer = setTimeout(loop, 0)
+    this.timer = setTimeout(() => { this.loop() }, 0)
+  }
+
+  private loop (): void {
+    this.beating = this.beat()
+      .catch((err: unknown) => { this.opts.logger.warn({ err }, 'heartbeat failed') })
+      .finally(() => {
+        this.beating = null
+        const { intervalMs } = this.opts
+        const wait = this.again ? 0 : typeof intervalMs === 'function' ? intervalMs() : intervalMs
+        this.again = false
+        if (!this.closed) this.timer = setTimeout(() => { this.loop() }, wait)
+      })
+  }
+
+  /** A heartbeat now rather than at the next interval (news the tier should have at once). */
+  now (): void {
+    if (this.closed || !this.timer) return
+    // One in flight may have been built before the news: send another as soon as it is done.
+    if (this.beating) { this.again = true; return }
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => { this.loop() }, 0)
   }
 
   async beat (): Promise<void> {

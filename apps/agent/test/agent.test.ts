@@ -93,6 +93,25 @@ test('a drain command from the heartbeat stops dialer pulls and resume starts th
   await waitFor(() => pulls() > atDrain, { what: 'pulls after resume' })
 })
 
+test('a draining agent heartbeats at the drain interval, so an emptied instance is seen soon', async (t) => {
+  let command: 'drain' | 'resume' | null = null
+  const { tier, agent } = await campaign(t, {
+    heartbeat: () => { const c = command; command = null; return { commands: c ? [c] : [], manifestVersion: 0 } },
+  }, {}, { heartbeatMs: 400, drainHeartbeatMs: 40 })
+  const beats = () => tier.calls.filter((c) => c.method === 'instance.heartbeat').length
+  await waitFor(() => beats() >= 1, { what: 'the first heartbeat' })
+  await sleep(500)
+  const before = beats()
+  assert.ok(before <= 3, `about one heartbeat per 400 ms before the drain, got ${before}`)
+  command = 'drain'
+  await waitFor(() => agent.draining, { what: 'the drain command', timeoutMs: 2000 })
+  const atDrain = beats()
+  await sleep(500)
+  assert.ok(beats() - atDrain >= 5, `one per 40 ms while draining: ${beats() - atDrain} in 500 ms`)
+  command = 'resume'
+  await waitFor(() => !agent.draining, { what: 'the resume command', timeoutMs: 2000 })
+})
+
 test('a sync command calls the onSync hook, and /metrics serves the step histogram on loopback', async (t) => {
   const tier = await startTier({ heartbeat: () => ({ commands: ['sync'], manifestVersion: 7 }) })
   t.after(() => tier.close())

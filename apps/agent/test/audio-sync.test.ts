@@ -30,9 +30,11 @@ test('an agent syncs the full manifest at start and reports ready only once the 
   const base = await tempDir(t)
   let release!: () => void
   const gate = new Promise<void>((resolve) => { release = resolve })
-  // Downloads wait at the gate: heartbeats go on meanwhile and must say "not ready".
+  // Downloads wait at the gate: a heartbeat meanwhile must say "not ready".
   const gated: typeof fetch = async (input, init) => { await gate; return await fetch(input, init) }
-  const config = storageAgentConfig(base, [server.rpcUrl], 'i-sync-1', await server.tokenFor('i-sync-1'))
+  // Heartbeats a minute apart: the first says "not ready"; the one that says ready is sent the
+  // moment the sync completes, not a whole interval later (the controller waits for it).
+  const config = storageAgentConfig(base, [server.rpcUrl], 'i-sync-1', await server.tokenFor('i-sync-1'), { heartbeatMs: 60_000 })
   const agent = createAgent(config, { fetch: gated })
   t.after(() => agent.close())
   await agent.start()
