@@ -8,7 +8,7 @@ import { decide, initialPolicyState, newInstanceId, type Decision, type PolicyCo
 import { recordDecision, type DecisionAction } from './decisions.ts'
 import { ControllerError } from './errors.ts'
 import { createLeaderElection } from './leader.ts'
-import { observeCampaigns } from './observe.ts'
+import { observeBootSec, observeCampaigns } from './observe.ts'
 import { controllerSettings, type ControllerConfig } from './settings.ts'
 
 // The reconcile loop, like a Kubernetes controller: observe (instances table, provider, heartbeats,
@@ -288,7 +288,11 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     const current = (await instances.list(pool)).filter((r) => r.state !== 'lost')
     const serving = current.filter((r) => ['syncing', 'ready', 'draining'].includes(r.state) && (secondsSince(r.lastHeartbeatAt, now2) ?? Infinity) <= cfg.heartbeatLostSec)
     const liveCalls = serving.reduce((s, r) => s + r.activeCalls, 0)
-    const campaigns = await observeCampaigns(pool, { horizonSec: cfg.campaignHorizonSec, defaultHoldSec: cfg.campaignHoldSec })
+    // Campaign demand looks as far ahead as a launch decided now takes to serve: its boot, and
+    // up to one period before the next pass sees it ready.
+    const bootSec = await observeBootSec(pool, provider.name)
+    const leadSec = (bootSec ?? cfg.launchLeadSec) + cfg.reconcilePeriodMs / 1000
+    const campaigns = await observeCampaigns(pool, { horizonSec: cfg.campaignHorizonSec, defaultHoldSec: cfg.campaignHoldSec, leadSec })
     const ready = current.filter((r) => r.state === 'ready')
     const draining = current.filter((r) => r.state === 'draining')
     const starting = current.filter((r) => STARTING.has(r.state))
@@ -346,7 +350,7 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
         liveCalls,
         campaignDemand: campaigns.demand.total,
         instanceIds: ids,
-        details: { ready: ready.length, starting: starting.length, draining: draining.length, recommended: decision.recommended, campaigns: campaigns.demand.byCampaign },
+        details: { ready: ready.length, starting: starting.length, draining: draining.length, recommended: decision.recommended, leadSec: Math.round(leadSec * 10) / 10, campaigns: campaigns.demand.byCampaign },
       })
     }
     if (decision.action !== 'hold') logger.info({ action: decision.action, desired: decision.desired, observed: decision.observed, reason: decision.reason }, 'scaling')

@@ -1,7 +1,13 @@
 import { ScalerError } from './errors.ts'
 
-// Campaign demand: the concurrent calls running campaigns will hold in the next minutes, bounded by
-// what they are allowed (their caps, the global caps) and by the work they have (contacts due).
+// Campaign demand: the concurrent calls running campaigns will hold, bounded by what they are
+// allowed (their caps, the global caps) and by the work they have (contacts due). Two horizons:
+// - the steady state (no lead given): rate x hold time, what a campaign holds once it has run
+//   for a hold time;
+// - a lead time (the seconds a launch takes to become capacity): the calls up now plus those the
+//   campaign will place before a launch decided now is ready, never above the steady state.
+//   Launching for the steady state at once pays for a fleet that waits a whole ramp for its
+//   calls; launching one lead ahead is just in time, and as the calls end it follows them down.
 // Pure: the controller reads the numbers from PostgreSQL and passes them in.
 
 export interface CampaignLoad {
@@ -16,6 +22,8 @@ export interface CampaignLoad {
   due: number
   /** Mean seconds an attempt holds a channel (ring + talk) lately; null: not known yet. */
   holdSec: number | null
+  /** Its calls holding or about to hold a channel now (open attempts); used with a lead time. */
+  liveCalls?: number
 }
 
 export interface DemandOptions {
@@ -24,23 +32,32 @@ export interface DemandOptions {
   /** Caps across every campaign (null or absent: none). */
   globalMaxConcurrent?: number | null
   globalMaxCps?: number | null
+  /** Seconds ahead to forecast (launch to ready + a reconcile period); absent: the steady state. */
+  leadSec?: number
 }
+
+export type LimitedBy = 'rate' | 'cap' | 'contacts' | 'lead'
 
 export interface Demand {
   /** Concurrent campaign calls expected (whole calls, rounded up). */
   total: number
-  byCampaign: Array<{ id: string, demand: number, limitedBy: 'rate' | 'cap' | 'contacts' }>
+  /** limitedBy: what bounds it — its rate x hold (steady state), its cap, its contacts left, or the lead time (still ramping). */
+  byCampaign: Array<{ id: string, demand: number, limitedBy: LimitedBy }>
 }
 
 /**
  * Little's law per campaign: concurrency = rate x hold time, capped by the campaign's
  * maxConcurrent and by the contacts it can still dial (in flight + due); then the global caps.
+ * With a lead time: its live calls + what it dials within the lead (rate x lead, at most its
+ * contacts left), within that steady state and cap, and never below its live calls.
  */
 export function campaignDemand (campaigns: readonly CampaignLoad[], opts: DemandOptions): Demand {
   if (!(opts.defaultHoldSec > 0)) throw new ScalerError('FED_SCALER_INVALID_INPUT', 'defaultHoldSec must be > 0')
+  if (opts.leadSec !== undefined && !(Number.isFinite(opts.leadSec) && opts.leadSec >= 0)) throw new ScalerError('FED_SCALER_INVALID_INPUT', `leadSec must be a number >= 0, got ${JSON.stringify(opts.leadSec)}`)
   for (const c of campaigns) {
-    for (const k of ['rateCps', 'maxConcurrent', 'inFlight', 'due'] as const) {
-      if (!(Number.isFinite(c[k]) && c[k] >= 0)) throw new ScalerError('FED_SCALER_INVALID_INPUT', `campaign ${c.id}: ${k} must be a number >= 0, got ${JSON.stringify(c[k])}`)
+    for (const k of ['rateCps', 'maxConcurrent', 'inFlight', 'due', 'liveCalls'] as const) {
+      if (k === 'liveCalls' && c[k] === undefined) continue
+      if (!(Number.isFinite(c[k]) && c[k]! >= 0)) throw new ScalerError('FED_SCALER_INVALID_INPUT', `campaign ${c.id}: ${k} must be a number >= 0, got ${JSON.stringify(c[k])}`)
     }
   }
   const totalRate = campaigns.reduce((s, c) => s + c.rateCps, 0)
@@ -48,10 +65,17 @@ export function campaignDemand (campaigns: readonly CampaignLoad[], opts: Demand
   const rateShare = opts.globalMaxCps && totalRate > opts.globalMaxCps ? opts.globalMaxCps / totalRate : 1
   const byCampaign = campaigns.map((c) => {
     const hold = c.holdSec !== null && c.holdSec > 0 ? c.holdSec : opts.defaultHoldSec
-    const byRate = c.rateCps * rateShare * hold
+    const rate = c.rateCps * rateShare
+    const byRate = rate * hold
     const byContacts = c.inFlight + c.due
-    const demand = Math.min(byRate, c.maxConcurrent, byContacts)
-    const limitedBy: 'rate' | 'cap' | 'contacts' = demand === byContacts && byContacts < byRate ? 'contacts' : demand === c.maxConcurrent && c.maxConcurrent < byRate ? 'cap' : 'rate'
+    const steady = Math.min(byRate, c.maxConcurrent, byContacts)
+    const steadyLimit: LimitedBy = steady === byContacts && byContacts < byRate ? 'contacts' : steady === c.maxConcurrent && c.maxConcurrent < byRate ? 'cap' : 'rate'
+    if (opts.leadSec === undefined) return { id: c.id, demand: Math.ceil(steady - 1e-9), limitedBy: steadyLimit }
+    const live = c.liveCalls ?? 0
+    // Contacts in flight may already be among the live calls: counting them again errs on the safe side.
+    const ahead = live + Math.min(rate * opts.leadSec, byContacts)
+    const demand = Math.min(c.maxConcurrent, Math.max(live, Math.min(ahead, byRate)))
+    const limitedBy: LimitedBy = demand === c.maxConcurrent && c.maxConcurrent < Math.min(ahead, byRate) ? 'cap' : ahead < byRate ? (rate * opts.leadSec > byContacts ? 'contacts' : 'lead') : 'rate'
     return { id: c.id, demand: Math.ceil(demand - 1e-9), limitedBy }
   })
   const sum = byCampaign.reduce((s, c) => s + c.demand, 0)

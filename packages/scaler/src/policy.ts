@@ -2,9 +2,17 @@ import { ScalerError } from './errors.ts'
 
 // The scaling policy: a pure function from what the controller observed to what the fleet should
 // be, with the reason. No I/O and no clock of its own (the observation carries the time), so it is
-// tested exhaustively over load profiles. Scale out at once; scale in only once the lower need has
-// lasted a whole stabilisation window (the highest recommendation inside the window wins, as the
-// Kubernetes HPA does), which is what keeps a noisy load from flapping the fleet.
+// tested exhaustively over load profiles. Scale out at once. Scale in with two kinds of load:
+// - calls nobody forecasts (inbound): only once the lower need has lasted a whole stabilisation
+//   window (the highest load inside the window wins, as the Kubernetes HPA does), which is what
+//   keeps a noisy load from flapping the fleet;
+// - campaign calls: their demand is already a forecast (rate, contacts left, hold time; see
+//   demand.ts), so it counts as it is now. When a campaign runs out of contacts its calls only
+//   end, and the instances they free are drained as they empty, not a window later.
+// The scale-in tolerance (a dead band) still applies to both. The headroom is for inbound calls:
+// one that finds every channel busy is refused. Campaign calls are placed only into free channels
+// (the agent asks for as many as it has), so a full fleet slows the dialer and refuses nothing;
+// their margin is the forecast itself (what they will dial before a launch is ready).
 
 export interface PolicyConfig {
   /** Fewest instances, whatever the load. */
@@ -52,8 +60,11 @@ export interface Observation {
 export interface PolicyState {
   /** When the current run of observations began (null: none yet). */
   readonly since: number | null
-  /** Recommendations inside the stabilisation window, oldest first. */
-  readonly history: ReadonlyArray<{ readonly at: number, readonly keep: number }>
+  /**
+   * Per observation inside the window, oldest first: the unforecast (non-campaign) load, and the
+   * instances a saturated fleet grew to (0 if it was not saturated; refused calls are unforecast too).
+   */
+  readonly history: ReadonlyArray<{ readonly at: number, readonly inbound: number, readonly saturated: number }>
 }
 
 export type ScalingAction = 'scale_out' | 'scale_in' | 'hold'
@@ -73,7 +84,7 @@ export interface Decision {
   load: number
   /** Instances the load asks for right now (with headroom, within min and max). */
   recommended: number
-  /** The fleet size this decision aims at (for scale-in, the highest recommendation of the window). */
+  /** The fleet size this decision aims at (for scale-in: the window's highest inbound load + the campaigns' now). */
   desired: number
   /** Instances counted as capacity when deciding: ready + starting. */
   observed: number
@@ -120,16 +131,25 @@ function checkObservation (o: Observation): void {
   }
 }
 
-/** Calls the fleet must be able to carry. Campaign calls already up are part of the demand. */
-export function loadOf (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand'>): number {
+/** The load in two parts: calls nobody forecasts, and campaign calls (up now, or forecast). */
+export function loadParts (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand'>): { inbound: number, campaign: number } {
   const campaignLive = Math.min(o.campaignLiveCalls ?? 0, o.liveCalls)
-  return (o.liveCalls - campaignLive) + Math.max(campaignLive, Math.ceil(o.campaignDemand ?? 0))
+  return { inbound: o.liveCalls - campaignLive, campaign: Math.max(campaignLive, Math.ceil(o.campaignDemand ?? 0)) }
 }
 
-/** Instances a load needs with headroom, before min and max. */
-export function instancesFor (load: number, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom'>): number {
+/** Calls the fleet must carry. Campaign calls already up are part of the demand. */
+export function loadOf (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand'>): number {
+  const { inbound, campaign } = loadParts(o)
+  return inbound + campaign
+}
+
+/**
+ * Instances a load needs with headroom, before min and max; `forecast` (campaign) calls get no
+ * headroom, only the `extra` fraction (the scale-in tolerance).
+ */
+export function instancesFor (load: number, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom'>, forecast = 0, extra = 0): number {
   // The epsilon keeps 300 * 1.1 / 110 from becoming 3.0000000000000004 -> 4.
-  return Math.max(0, Math.ceil(load * (1 + c.headroom) / c.callsPerInstance - 1e-9))
+  return Math.max(0, Math.ceil((load * (1 + c.headroom + extra) + forecast * (1 + extra)) / c.callsPerInstance - 1e-9))
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
@@ -142,26 +162,32 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
   checkPolicyConfig(config)
   checkObservation(o)
   const window = config.scaleInStabilisationSec * 1000
-  const load = loadOf(o)
+  const { inbound, campaign } = loadParts(o)
+  const load = inbound + campaign
   const growth = config.saturationGrowth ?? 1
-  const saturated = growth > 0 && o.ready > 0 && o.starting === 0 && o.liveCalls >= o.ready * config.callsPerInstance
-  const byLoad = instancesFor(load, config)
+  // Inbound calls may have been refused only when some are up; a fleet full of campaign calls just
+  // makes the dialer wait for channels.
+  const saturated = growth > 0 && inbound > 0 && o.ready > 0 && o.starting === 0 && o.liveCalls >= o.ready * config.callsPerInstance
+  const byLoad = instancesFor(inbound, config, campaign)
   const grown = saturated ? Math.ceil(o.ready * (1 + growth) - 1e-9) : 0
   const needed = Math.max(byLoad, grown)
   const clamp = (n: number) => Math.min(config.max, Math.max(config.min, n))
   const recommended = clamp(needed)
-  // What the fleet may shrink to: the need with the scale-in tolerance on top.
-  const keep = Math.max(recommended, clamp(instancesFor(load, { callsPerInstance: config.callsPerInstance, headroom: config.headroom + (config.scaleInTolerance ?? 0.05) })))
+  // What the fleet may shrink to, given an inbound load: the need with the scale-in tolerance on top.
+  const keepFor = (h: { inbound: number, saturated: number }) => Math.max(recommended, h.saturated, clamp(instancesFor(h.inbound, config, campaign, config.scaleInTolerance ?? 0.05)))
+  const entry = { at: o.at, inbound, saturated: grown > byLoad ? recommended : 0 }
+  const keep = keepFor(entry)
   // A clock that went backwards restarts the window rather than trusting stale entries.
   const fresh = state.since === null || o.at < (state.history.at(-1)?.at ?? state.since)
   const since = fresh ? o.at : state.since!
-  const history = [...(fresh ? [] : state.history.filter((h) => h.at > o.at - window)), { at: o.at, keep }]
+  const history = [...(fresh ? [] : state.history.filter((h) => h.at > o.at - window)), entry]
   const next: PolicyState = { since, history }
 
   const observed = o.ready + o.starting
   const base = { at: o.at, load, recommended, observed, launch: 0, undrain: 0, drain: 0 }
   const fleet = `${o.ready} ready + ${o.starting} starting${o.draining ? ` (${o.draining} draining)` : ''}`
-  const need = `load ${load} calls${config.headroom ? ` +${Math.round(config.headroom * 100)}% headroom` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
+  const loadText = campaign === 0 ? `load ${load} calls` : inbound === 0 ? `load ${load} campaign calls` : `load ${load} calls (${campaign} campaign)`
+  const need = `${loadText}${config.headroom && inbound ? ` +${Math.round(config.headroom * 100)}% headroom${campaign ? ' on the rest' : ''}` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
 
   if (recommended > observed) {
     const missing = recommended - observed
@@ -182,11 +208,13 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
     return { decision: { ...base, action: 'hold', code, desired: recommended, reason }, state: next }
   }
 
-  // More than needed. Above max goes at once; otherwise only the window's highest need counts,
-  // and only once the window is full (a new leader has no history and waits one window).
+  // More than needed. Above max goes at once; otherwise the window's highest inbound load counts
+  // (with the campaigns' load now), and only once the window is full: a new leader has no history
+  // and waits one window, unless it has seen no inbound call at all (the campaigns' forecast
+  // needs no history).
   const aboveMax = observed > config.max
-  const covered = o.at - since >= window
-  const windowMax = Math.max(...history.map((h) => h.keep))
+  const covered = o.at - since >= window || history.every((h) => h.inbound === 0 && h.saturated === 0)
+  const windowMax = Math.max(...history.map(keepFor))
   const target = aboveMax ? Math.min(config.max, covered ? windowMax : config.max) : windowMax
   if (!aboveMax && keep >= observed) {
     return {
@@ -196,7 +224,7 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
   }
   if (!aboveMax && (!covered || target >= observed)) {
     // The window runs from the later of: the first observation, the last one that needed them all.
-    const holder = Math.max(since, history.findLast((h) => h.keep >= observed)?.at ?? since)
+    const holder = Math.max(since, history.findLast((h) => keepFor(h) >= observed)?.at ?? since)
     const left = Math.max(0, Math.ceil((holder + window - o.at) / 1000))
     return {
       decision: {
