@@ -380,6 +380,12 @@ try {
     SELECT count(*) FILTER (WHERE leased_at < $2)::int AS before, count(*) FILTER (WHERE leased_at >= $2)::int AS after
     FROM attempts WHERE campaign_id = $1 AND outcome = 'expired'`, [campaignId, new Date(Number.isFinite(targetReadyAt) ? targetReadyAt : tEnd)])
   const callsAtTargetReady = concurrency[Math.round(firstOutSec + toTargetSec)] ?? Number.NaN
+  // Placement: how far apart in time each instance's calls were leased (10th to 90th percentile),
+  // the median over instances: the tighter, the sooner each instance empties in the decay.
+  const [spread] = await q<{ median: number | null, p90: number | null, instances: number }>(`
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY span)::float8 AS median, percentile_cont(0.9) WITHIN GROUP (ORDER BY span)::float8 AS p90, count(*)::int AS instances
+    FROM (SELECT instance_id, percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM leased_at)) - percentile_cont(0.1) WITHIN GROUP (ORDER BY extract(epoch FROM leased_at)) AS span
+      FROM attempts WHERE campaign_id = $1 AND outcome = 'answered' GROUP BY instance_id HAVING count(*) >= 20) x`, [campaignId])
   // Dialling lasted until the last lease (the campaign completes only once its last call ended).
   const dialSec = leased.length > 0 ? leased.at(-1)!.s + 1 : 0
   const dialWindow = Array.from({ length: dialSec }, (_, s) => leased.find((r) => r.s === s)?.n ?? 0)
@@ -441,6 +447,7 @@ try {
     { measure: 'launch -> ready per instance (median / p90 / max)', value: `${round(pctl(bootSec, 50))} / ${round(pctl(bootSec, 90))} / ${round(Math.max(0, ...bootSec))} s` },
     { measure: 'leases expired undialled (contacts dialled again later): before / after the scale-out was ready', value: `${expired!.before} / ${expired!.after}` },
     { measure: 'first scale-in / back at min', value: `${scaleInStart ? `${round((scaleInStart.at.getTime() - t0) / 1000, 0)} s` : 'none'} / ${backAtMin === undefined ? 'not within the limit' : `${round(backAtMin, 0)} s`}` },
+    { measure: 'placement: spread of each instance\'s answered calls in time (p10-p90 of leased_at; median / p90 over instances)', value: spread?.median == null ? '-' : `${round(spread.median)} / ${round(spread.p90 ?? Number.NaN)} s over ${spread.instances} instances` },
     { measure: 'decisions recorded / without a reason', value: `${decisions.length} in the run (${allDecisions.n} in all) / ${allDecisions.unexplained}` },
     { measure: 'machine busy (2 cores = 100%) / peak fleet RSS', value: `${machineBusy}% / ${Math.round(peakRss)} MB` },
   ]

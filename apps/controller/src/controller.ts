@@ -287,7 +287,7 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     const now2 = clock().getTime()
     const current = (await instances.list(pool)).filter((r) => r.state !== 'lost')
     const serving = current.filter((r) => ['syncing', 'ready', 'draining'].includes(r.state) && (secondsSince(r.lastHeartbeatAt, now2) ?? Infinity) <= cfg.heartbeatLostSec)
-    const liveCalls = serving.reduce((s, r) => s + r.activeCalls, 0)
+    const reportedCalls = serving.reduce((s, r) => s + r.activeCalls, 0)
     // Campaign demand looks as far ahead as a launch decided now takes to serve: its boot, and
     // up to one period before the next pass sees it ready.
     const bootSec = await observeBootSec(pool, provider.name)
@@ -296,11 +296,14 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     const ready = current.filter((r) => r.state === 'ready')
     const draining = current.filter((r) => r.state === 'draining')
     const starting = current.filter((r) => STARTING.has(r.state))
+    // The calls up, as PostgreSQL has them now; the heartbeats' sum is recorded beside it.
+    const liveCalls = campaigns.inboundLiveCalls + campaigns.campaignLiveCalls
     const { decision, state } = decide(policy, policyState, {
       at: now2,
       liveCalls,
       campaignLiveCalls: campaigns.campaignLiveCalls,
       campaignDemand: campaigns.demand.total,
+      campaignEnding: campaigns.demand.ending,
       ready: ready.length,
       starting: starting.length,
       draining: draining.length,
@@ -350,7 +353,7 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
         liveCalls,
         campaignDemand: campaigns.demand.total,
         instanceIds: ids,
-        details: { ready: ready.length, starting: starting.length, draining: draining.length, recommended: decision.recommended, leadSec: Math.round(leadSec * 10) / 10, campaigns: campaigns.demand.byCampaign },
+        details: { reportedCalls, ready: ready.length, starting: starting.length, draining: draining.length, recommended: decision.recommended, leadSec: Math.round(leadSec * 10) / 10, campaigns: campaigns.demand.byCampaign },
       })
     }
     if (decision.action !== 'hold') logger.info({ action: decision.action, desired: decision.desired, observed: decision.observed, reason: decision.reason }, 'scaling')

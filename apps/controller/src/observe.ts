@@ -5,7 +5,12 @@ import { campaignDemand, type CampaignLoad, type Demand } from '@federate/scaler
 // what running campaigns will need (the dialer's tables; absent tables mean no campaigns).
 
 export interface CampaignObservation {
-  /** Campaign calls up now (calls table). */
+  /** Calls up now without a campaign (calls table): inbound, unforecast. */
+  inboundLiveCalls: number
+  /**
+   * Campaign calls holding a channel now: the larger of the calls table's (answered, any
+   * campaign) and the running campaigns' contacts leased or dialling (ringing ones too).
+   */
   campaignLiveCalls: number
   demand: Demand
 }
@@ -21,6 +26,10 @@ export interface ObserveOptions {
 }
 
 export async function observeCampaigns (db: Queryable, opts: ObserveOptions): Promise<CampaignObservation> {
+  // Counted in PostgreSQL as they happen, not from heartbeats (seconds old): in a campaign's decay
+  // a heartbeat sum is ahead of the calls' ends, and the difference looked like inbound calls.
+  const inbound = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM calls WHERE status = 'active' AND campaign_id IS NULL")
+  const inboundLiveCalls = inbound.rows[0]?.n ?? 0
   try {
     const live = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM calls WHERE status = 'active' AND campaign_id IS NOT NULL")
     // Each count is bounded (LIMIT) so a campaign of millions of contacts costs the same as a small one.
@@ -44,24 +53,26 @@ export async function observeCampaigns (db: Queryable, opts: ObserveOptions): Pr
     const caps = await db.query<{ max_concurrent: number | null, max_cps: number | null }>('SELECT max_concurrent, max_cps::float8 AS max_cps FROM dialer_settings LIMIT 1')
     const loads: CampaignLoad[] = rows.map((r) => ({ id: r.id, rateCps: r.rate, maxConcurrent: r.max_concurrent, inFlight: r.in_flight, liveCalls: r.live, due: r.due, holdSec: r.hold }))
     return {
-      campaignLiveCalls: live.rows[0]?.n ?? 0,
+      inboundLiveCalls,
+      campaignLiveCalls: Math.max(live.rows[0]?.n ?? 0, loads.reduce((s, c) => s + (c.liveCalls ?? 0), 0)),
       demand: campaignDemand(loads, { defaultHoldSec: opts.defaultHoldSec, leadSec: opts.leadSec, globalMaxConcurrent: caps.rows[0]?.max_concurrent, globalMaxCps: caps.rows[0]?.max_cps }),
     }
   } catch (err) {
     // No dialer schema in this database: no campaigns.
-    if (sqlState(err) === '42P01') return { campaignLiveCalls: 0, demand: { total: 0, byCampaign: [] } }
+    if (sqlState(err) === '42P01') return { inboundLiveCalls, campaignLiveCalls: 0, demand: { total: 0, ending: 0, byCampaign: [] } }
     throw err
   }
 }
 
 /**
- * Seconds from launch to ready: the median of the provider's last ten instances that became
- * ready (null: none yet). What a launch decided now takes to become capacity.
+ * Seconds from launch to ready: the 90th percentile of the provider's last twenty instances that
+ * became ready (null: none yet). What a launch decided now takes to become capacity; a high
+ * percentile, because instances launched together boot slower than one alone.
  */
 export async function observeBootSec (db: Queryable, provider: string): Promise<number | null> {
   const { rows } = await db.query<{ sec: number | null }>(`
-    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY sec)::float8 AS sec FROM (
+    SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY sec)::float8 AS sec FROM (
       SELECT extract(epoch FROM ready_at - launched_at) AS sec FROM instances
-      WHERE provider = $1 AND ready_at IS NOT NULL ORDER BY ready_at DESC LIMIT 10) r`, [provider])
+      WHERE provider = $1 AND ready_at IS NOT NULL ORDER BY ready_at DESC LIMIT 20) r`, [provider])
   return rows[0]?.sec ?? null
 }

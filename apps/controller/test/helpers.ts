@@ -52,8 +52,14 @@ export function controllerFor (_t: TestContext, pool: DbPool, config: Partial<Co
   return { controller, provider }
 }
 
-/** What an agent's instance.heartbeat stores (through the app server). */
+/**
+ * What an agent's instance.heartbeat stores (through the app server), with the calls table agreeing
+ * (every call runs call.step): calls `<id>-c0..` are active, any beyond `activeCalls` end.
+ */
 export async function beat (pool: DbPool, instanceId: string, { activeCalls = 0, pendingUploads = 0, capacity = 100 }: { activeCalls?: number, pendingUploads?: number, capacity?: number } = {}) {
+  await startCalls(pool, instanceId, activeCalls)
+  await pool.query(`UPDATE calls SET status = 'ended', ended_at = now() WHERE instance_id = $1 AND status = 'active'
+    AND NOT (call_id = ANY($2::text[]))`, [instanceId, Array.from({ length: activeCalls }, (_, k) => `${instanceId}-c${k}`)])
   return await instances.heartbeat(pool, { instanceId, activeCalls, pendingUploads, capacity, manifestVersion: 0, agentVersion: 'test' })
 }
 

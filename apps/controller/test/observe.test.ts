@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { DbPool } from '@federate/db'
-import { observeCampaigns } from '../src/app.ts'
+import { observeBootSec, observeCampaigns } from '../src/app.ts'
 import { migratedDatabase } from './helpers.ts'
 
 // Attempts `leasedSecAgo` seconds ago that started 2 s later and lasted `holdSec` (null: still up).
@@ -51,4 +51,21 @@ test('a campaign with no attempts yet is expected to hold its channels for the d
   const r = await observeCampaigns(pool, { horizonSec: 300, defaultHoldSec: 45 })
   // 5 calls/s x 45 s = 225, but only 100 contacts are left to dial.
   assert.deepEqual(r.demand.byCampaign, [{ id: 'spring', demand: 100, limitedBy: 'contacts' }])
+})
+
+test('the launch lead is the 90th percentile of the provider\'s last twenty boots', async (t) => {
+  const { pool } = await migratedDatabase(t)
+  assert.equal(await observeBootSec(pool, 'local'), null, 'nothing measured yet')
+  // 25 local boots: the oldest five took 100 s (no longer among the last twenty), then 1..20 s.
+  await pool.query(`INSERT INTO instances (id, provider, state, launched_at, ready_at)
+    SELECT 'loc-' || g, 'local', 'ready', now() - interval '1 hour' + make_interval(secs => g * 200),
+      now() - interval '1 hour' + make_interval(secs => g * 200 + CASE WHEN g <= 5 THEN 100 ELSE g - 5 END)
+    FROM generate_series(1, 25) g`)
+  // One still booting and another provider's instances do not count.
+  await pool.query(`INSERT INTO instances (id, provider, state, launched_at, ready_at) VALUES
+    ('loc-boot', 'local', 'booting', now(), NULL), ('ec2-1', 'ec2', 'ready', now() - interval '5 minutes', now())`)
+  const p90 = await observeBootSec(pool, 'local')
+  // percentile_cont over 1..20: 1 + 0.9 x 19 = 18.1.
+  assert.ok(Math.abs(p90! - 18.1) < 1e-6, String(p90))
+  assert.equal(await observeBootSec(pool, 'ec2'), 300)
 })

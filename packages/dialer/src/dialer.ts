@@ -12,6 +12,7 @@ import { createCampaign, getCampaign, listCampaigns, transition, updateCampaign 
 import { callEnded, callStarted, settleInstanceLost, type CallEnded, type CallEndResult, type CallStarted } from './outcomes.ts'
 import { CampaignQueues } from './queues.ts'
 import { campaignStats, exportCsv, type CampaignStats } from './stats.ts'
+import { createPlacement } from './placement.ts'
 
 export interface DialerOptions {
   pool: pg.Pool
@@ -33,6 +34,12 @@ export interface DialerOptions {
   redisTimeoutMs?: number
   /** How long the list of running campaigns is reused by `next()` (default 1,000 ms). */
   campaignCacheMs?: number
+  /**
+   * Which instance gets campaign calls (default `newest`: the newest with room, so instances
+   * empty in the order they filled and a winding-down campaign frees them one by one; see
+   * placement.ts). `any`: whoever asks first.
+   */
+  placement?: 'newest' | 'any'
 }
 
 /** Campaigns, contacts, pacing and dial outcomes: what REST, CLI and XML-RPC call. */
@@ -73,6 +80,25 @@ export function createDialer (opts: DialerOptions): Dialer {
   const connection = opts.connection ?? new Redis(opts.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false })
   if (ownsConnection) connection.on('error', () => {}) // reported by the queues, rate-limited
   const queues = new CampaignQueues({ connection, prefix: opts.prefix ?? 'fed:dialer', logger, commandTimeoutMs: opts.redisTimeoutMs ?? 2000 })
+  const placement = (opts.placement ?? 'newest') === 'newest' ? createPlacement({ redis: connection, key: `${opts.prefix ?? 'fed:dialer'}:room` }) : null
+  // Placement is an optimisation: if Redis cannot say soon (commands queue during an outage),
+  // the instance is served as it asks.
+  const placementTimeoutMs = Math.min(500, opts.redisTimeoutMs ?? 2000)
+  const mayPlace = async (instanceId: string, free: number) => {
+    if (!placement) return true
+    let timer: NodeJS.Timeout | undefined
+    try {
+      return await Promise.race([
+        placement.report(instanceId, free, Date.now()),
+        new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, placementTimeoutMs) }),
+      ])
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'placement report failed')
+      return true
+    } finally {
+      clearTimeout(timer)
+    }
+  }
   const ctx: DialerContext = {
     pool: opts.pool,
     queues,
@@ -136,8 +162,13 @@ export function createDialer (opts: DialerOptions): Dialer {
     async next (instanceId, free) {
       if (closed || free <= 0) return []
       const list = await runningList()
+      if (list.length === 0) return []
+      if (!await mayPlace(instanceId, free)) return []
       rotate = (rotate + 1) % Math.max(1, list.length)
-      return await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
+      const jobs = await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
+      // Not waited for: a lost update only goes stale (freshMs) like a silent instance's.
+      if (placement && jobs.length > 0) placement.left(instanceId, free - jobs.length, Date.now()).catch(() => {})
+      return jobs
     },
     reapLeases: async (now) => await reapLeases(ctx, now ?? ctx.clock()),
     onCallStarted: async (callId) => await callStarted(ctx, callId),

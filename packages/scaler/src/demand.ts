@@ -41,8 +41,13 @@ export type LimitedBy = 'rate' | 'cap' | 'contacts' | 'lead'
 export interface Demand {
   /** Concurrent campaign calls expected (whole calls, rounded up). */
   total: number
+  /**
+   * Of the total, the calls of campaigns with nothing left to dial (no contact queued or due; only
+   * with a lead time): they only end, so they need neither headroom nor a stabilisation window.
+   */
+  ending: number
   /** limitedBy: what bounds it — its rate x hold (steady state), its cap, its contacts left, or the lead time (still ramping). */
-  byCampaign: Array<{ id: string, demand: number, limitedBy: LimitedBy }>
+  byCampaign: Array<{ id: string, demand: number, limitedBy: LimitedBy, ending?: true }>
 }
 
 /**
@@ -72,13 +77,15 @@ export function campaignDemand (campaigns: readonly CampaignLoad[], opts: Demand
     const steadyLimit: LimitedBy = steady === byContacts && byContacts < byRate ? 'contacts' : steady === c.maxConcurrent && c.maxConcurrent < byRate ? 'cap' : 'rate'
     if (opts.leadSec === undefined) return { id: c.id, demand: Math.ceil(steady - 1e-9), limitedBy: steadyLimit }
     const live = c.liveCalls ?? 0
-    // Contacts in flight may already be among the live calls: counting them again errs on the safe side.
-    const ahead = live + Math.min(rate * opts.leadSec, byContacts)
+    // Contacts in flight beyond the live ones are queued: still to dial, with the due ones.
+    const toDial = Math.max(0, c.inFlight - live) + c.due
+    const ahead = live + Math.min(rate * opts.leadSec, toDial)
     const demand = Math.min(c.maxConcurrent, Math.max(live, Math.min(ahead, byRate)))
-    const limitedBy: LimitedBy = demand === c.maxConcurrent && c.maxConcurrent < Math.min(ahead, byRate) ? 'cap' : ahead < byRate ? (rate * opts.leadSec > byContacts ? 'contacts' : 'lead') : 'rate'
-    return { id: c.id, demand: Math.ceil(demand - 1e-9), limitedBy }
+    const limitedBy: LimitedBy = demand === c.maxConcurrent && c.maxConcurrent < Math.min(ahead, byRate) ? 'cap' : ahead < byRate ? (rate * opts.leadSec > toDial ? 'contacts' : 'lead') : 'rate'
+    return { id: c.id, demand: Math.ceil(demand - 1e-9), limitedBy, ...(toDial === 0 ? { ending: true as const } : {}) }
   })
   const sum = byCampaign.reduce((s, c) => s + c.demand, 0)
   const total = opts.globalMaxConcurrent ? Math.min(sum, opts.globalMaxConcurrent) : sum
-  return { total, byCampaign }
+  const ending = Math.min(total, byCampaign.reduce((s, c) => s + (c.ending ? c.demand : 0), 0))
+  return { total, ending, byCampaign }
 }

@@ -9,10 +9,11 @@ import { ScalerError } from './errors.ts'
 // - campaign calls: their demand is already a forecast (rate, contacts left, hold time; see
 //   demand.ts), so it counts as it is now. When a campaign runs out of contacts its calls only
 //   end, and the instances they free are drained as they empty, not a window later.
-// The scale-in tolerance (a dead band) still applies to both. The headroom is for inbound calls:
-// one that finds every channel busy is refused. Campaign calls are placed only into free channels
-// (the agent asks for as many as it has), so a full fleet slows the dialer and refuses nothing;
-// their margin is the forecast itself (what they will dial before a launch is ready).
+// The scale-in tolerance (a dead band) and the headroom still apply to both, but not to the calls
+// of campaigns with nothing left to dial: those only end, so there is no noise to damp and no
+// arrival to make room for. And saturation growth is for inbound calls: an inbound call that finds
+// every channel busy is refused, while campaign calls are placed only into free channels (a full
+// fleet slows the dialer and refuses nothing).
 
 export interface PolicyConfig {
   /** Fewest instances, whatever the load. */
@@ -49,6 +50,8 @@ export interface Observation {
   campaignLiveCalls?: number
   /** Concurrent calls running campaigns will hold in the next minutes, within their caps. */
   campaignDemand?: number
+  /** Of the campaign demand, calls of campaigns with nothing left to dial: they only end. */
+  campaignEnding?: number
   /** Instances serving (ready). */
   ready: number
   /** Instances launched and not ready yet (pending, booting, syncing): they count as capacity. */
@@ -132,24 +135,25 @@ function checkObservation (o: Observation): void {
 }
 
 /** The load in two parts: calls nobody forecasts, and campaign calls (up now, or forecast). */
-export function loadParts (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand'>): { inbound: number, campaign: number } {
+export function loadParts (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand' | 'campaignEnding'>): { inbound: number, campaign: number, ending: number } {
   const campaignLive = Math.min(o.campaignLiveCalls ?? 0, o.liveCalls)
-  return { inbound: o.liveCalls - campaignLive, campaign: Math.max(campaignLive, Math.ceil(o.campaignDemand ?? 0)) }
+  const campaign = Math.max(campaignLive, Math.ceil(o.campaignDemand ?? 0))
+  return { inbound: o.liveCalls - campaignLive, campaign, ending: Math.min(campaign, Math.ceil(o.campaignEnding ?? 0)) }
 }
 
 /** Calls the fleet must carry. Campaign calls already up are part of the demand. */
-export function loadOf (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand'>): number {
+export function loadOf (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' | 'campaignDemand' | 'campaignEnding'>): number {
   const { inbound, campaign } = loadParts(o)
   return inbound + campaign
 }
 
 /**
- * Instances a load needs with headroom, before min and max; `forecast` (campaign) calls get no
- * headroom, only the `extra` fraction (the scale-in tolerance).
+ * Instances a load needs with headroom (and `extra`, the scale-in tolerance), before min and max;
+ * `ending` calls (campaigns with nothing left to dial) are counted as they are.
  */
-export function instancesFor (load: number, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom'>, forecast = 0, extra = 0): number {
+export function instancesFor (load: number, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom'>, ending = 0, extra = 0): number {
   // The epsilon keeps 300 * 1.1 / 110 from becoming 3.0000000000000004 -> 4.
-  return Math.max(0, Math.ceil((load * (1 + c.headroom + extra) + forecast * (1 + extra)) / c.callsPerInstance - 1e-9))
+  return Math.max(0, Math.ceil((load * (1 + c.headroom + extra) + ending) / c.callsPerInstance - 1e-9))
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
@@ -162,19 +166,20 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
   checkPolicyConfig(config)
   checkObservation(o)
   const window = config.scaleInStabilisationSec * 1000
-  const { inbound, campaign } = loadParts(o)
+  const { inbound, campaign, ending } = loadParts(o)
   const load = inbound + campaign
+  const dialling = campaign - ending
   const growth = config.saturationGrowth ?? 1
   // Inbound calls may have been refused only when some are up; a fleet full of campaign calls just
   // makes the dialer wait for channels.
   const saturated = growth > 0 && inbound > 0 && o.ready > 0 && o.starting === 0 && o.liveCalls >= o.ready * config.callsPerInstance
-  const byLoad = instancesFor(inbound, config, campaign)
+  const byLoad = instancesFor(inbound + dialling, config, ending)
   const grown = saturated ? Math.ceil(o.ready * (1 + growth) - 1e-9) : 0
   const needed = Math.max(byLoad, grown)
   const clamp = (n: number) => Math.min(config.max, Math.max(config.min, n))
   const recommended = clamp(needed)
   // What the fleet may shrink to, given an inbound load: the need with the scale-in tolerance on top.
-  const keepFor = (h: { inbound: number, saturated: number }) => Math.max(recommended, h.saturated, clamp(instancesFor(h.inbound, config, campaign, config.scaleInTolerance ?? 0.05)))
+  const keepFor = (h: { inbound: number, saturated: number }) => Math.max(recommended, h.saturated, clamp(instancesFor(h.inbound + dialling, config, ending, config.scaleInTolerance ?? 0.05)))
   const entry = { at: o.at, inbound, saturated: grown > byLoad ? recommended : 0 }
   const keep = keepFor(entry)
   // A clock that went backwards restarts the window rather than trusting stale entries.
@@ -186,8 +191,8 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
   const observed = o.ready + o.starting
   const base = { at: o.at, load, recommended, observed, launch: 0, undrain: 0, drain: 0 }
   const fleet = `${o.ready} ready + ${o.starting} starting${o.draining ? ` (${o.draining} draining)` : ''}`
-  const loadText = campaign === 0 ? `load ${load} calls` : inbound === 0 ? `load ${load} campaign calls` : `load ${load} calls (${campaign} campaign)`
-  const need = `${loadText}${config.headroom && inbound ? ` +${Math.round(config.headroom * 100)}% headroom${campaign ? ' on the rest' : ''}` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
+  const loadText = `load ${load} calls${campaign ? ` (${campaign} campaign${ending ? `, ${ending} of them ending` : ''})` : ''}`
+  const need = `${loadText}${config.headroom && load > ending ? ` +${Math.round(config.headroom * 100)}% headroom${ending ? ' on the rest' : ''}` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
 
   if (recommended > observed) {
     const missing = recommended - observed

@@ -45,8 +45,8 @@ test('with a lead time, demand is the calls up now plus what the campaign dials 
     big({ id: 'ramp', rateCps: 50, holdSec: 65, liveCalls: 1000 }), // 1000 + 200
     big({ id: 'steady', rateCps: 50, holdSec: 65, liveCalls: 3200 }), // 3400 ahead, steady state 3250
     big({ id: 'over', rateCps: 50, holdSec: 65, liveCalls: 3300 }), // more up than the steady state: what is up
-    big({ id: 'ending', rateCps: 50, holdSec: 65, liveCalls: 900, inFlight: 0, due: 0 }), // no contacts left: only what is up
-    big({ id: 'last', rateCps: 50, holdSec: 65, liveCalls: 900, inFlight: 30, due: 20 }), // 50 contacts left
+    big({ id: 'ending', rateCps: 50, holdSec: 65, liveCalls: 900, inFlight: 900, due: 0 }), // no contacts left: only what is up
+    big({ id: 'last', rateCps: 50, holdSec: 65, liveCalls: 900, inFlight: 930, due: 20 }), // 30 queued + 20 due left
     big({ id: 'capped', rateCps: 50, holdSec: 65, liveCalls: 450, maxConcurrent: 500 }),
   ], lead)
   assert.deepEqual(d.byCampaign, [
@@ -54,10 +54,15 @@ test('with a lead time, demand is the calls up now plus what the campaign dials 
     { id: 'ramp', demand: 1200, limitedBy: 'lead' },
     { id: 'steady', demand: 3250, limitedBy: 'rate' },
     { id: 'over', demand: 3300, limitedBy: 'rate' },
-    { id: 'ending', demand: 900, limitedBy: 'contacts' },
+    { id: 'ending', demand: 900, limitedBy: 'contacts', ending: true },
     { id: 'last', demand: 950, limitedBy: 'contacts' },
     { id: 'capped', demand: 500, limitedBy: 'cap' },
   ])
+  // Only the campaign with nothing queued or due is ending: its calls only end.
+  assert.equal(d.ending, 900)
+  // Contacts in flight beyond its live calls are queued, so still to dial.
+  assert.equal(campaignDemand([big({ id: 'q', liveCalls: 10, inFlight: 12, due: 0 })], lead).ending, 0)
+  assert.equal(campaignDemand([big({ id: 'q', liveCalls: 12, inFlight: 12, due: 0 })], lead).ending, 12)
   // A lead of a whole hold time or more is the steady state again.
   assert.equal(campaignDemand([big({ id: 'x', rateCps: 50, holdSec: 65, liveCalls: 0 })], { defaultHoldSec: 45, leadSec: 120 }).total, 3250)
   assert.throws(() => campaignDemand([], { defaultHoldSec: 30, leadSec: -1 }), /leadSec/)

@@ -87,8 +87,7 @@ test('draining instances are put back into service before new ones are launched'
 test('campaign demand scales out before its calls arrive, without counting its live calls twice', () => {
   const a = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 100, ready: 2, campaignDemand: 1900 })).decision
   assert.equal(a.load, 2000)
-  // Headroom on the 100 inbound calls only (campaign calls wait for free channels): 110 + 1900.
-  assert.equal(a.desired, 21)
+  assert.equal(a.desired, 22)
   // 600 of the 700 live calls are the campaign's; it will hold 1900: 100 + 1900.
   const b = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 700, campaignLiveCalls: 600, campaignDemand: 1900, ready: 8 })).decision
   assert.equal(b.load, 2000)
@@ -230,23 +229,23 @@ test('inbound calls beyond capacity are seen only up to capacity: a full fleet d
 })
 
 test('campaign calls are forecast: when they only end, instances are drained as they empty, not a window later', () => {
-  // 3,000 campaign calls ending at 50/s; no contacts left, so the demand is what is up.
+  // 3,000 campaign calls ending at 50/s; no contacts left, so the demand is what is up, all ending.
   let state = initialPolicyState()
   let fleetSize = 30
   const drainedAt: number[] = []
   for (let s = 0; s <= 60; s += 2) {
     const live = Math.max(0, 3000 - 50 * s)
-    const r = decide(config, state, fleet({ at: s * 1000, liveCalls: live, campaignLiveCalls: live, campaignDemand: live, ready: fleetSize }))
+    const r = decide(config, state, fleet({ at: s * 1000, liveCalls: live, campaignLiveCalls: live, campaignDemand: live, campaignEnding: live, ready: fleetSize }))
     state = r.state
-    // Never below what the calls up need (with the 5% tolerance), never above min when there are none.
+    // Never below what the calls up need, and down to min when there are none.
     assert.ok(fleetSize - r.decision.drain >= Math.max(config.min, Math.ceil(live / 100)), `t=${s}: drained below the calls up`)
     if (r.decision.drain) drainedAt.push(s)
     fleetSize -= r.decision.drain
   }
-  // With the 180 s window applied to them, nothing would drain in this minute; here the first
-  // drain comes once the calls are below the 5% tolerance of 30 instances (2,857: 6 s).
-  assert.equal(drainedAt[0], 6)
-  assert.ok(drainedAt.length >= 20, `drains follow the calls down: at ${drainedAt.join(', ')} s`)
+  // With the 180 s window applied to them, nothing would drain in this minute; here every pass
+  // drains what the calls up no longer need (no headroom, no tolerance: they only end).
+  assert.equal(drainedAt[0], 2)
+  assert.ok(drainedAt.length >= 28, `drains follow the calls down: at ${drainedAt.join(', ')} s`)
   assert.equal(fleetSize, config.min)
 })
 
@@ -260,20 +259,25 @@ test('inbound calls keep the stabilisation window even with a campaign beside th
   ]
   const { decisions } = run(config, obs)
   assert.deepEqual(decisions.map((d) => d.code), ['steady', 'stabilising', 'stabilising', 'load_down'])
-  // 1,000 campaign calls with the 5% tolerance: 11 instances.
-  assert.equal(decisions[3]!.desired, 11)
+  // 1,000 campaign calls still dialling, with the 10% headroom and the 5% tolerance: 12 instances.
+  assert.equal(decisions[3]!.desired, 12)
 })
 
-test('headroom is for inbound calls; a fleet full of campaign calls does not double', () => {
-  const campaignOnly = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 1000, campaignDemand: 1000, ready: 10 })).decision
-  assert.equal(campaignOnly.recommended, 10)
-  assert.equal(campaignOnly.action, 'hold')
+test('calls of campaigns with nothing left to dial get no headroom; a fleet full of campaign calls does not double', () => {
+  const ending = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 1000, campaignDemand: 1000, campaignEnding: 1000, ready: 10 })).decision
+  assert.equal(ending.recommended, 10)
+  assert.equal(ending.action, 'hold')
+  assert.match(ending.reason, /load 1000 calls \(1000 campaign, 1000 of them ending\) needs 10 instances/)
+  // Still dialling: headroom for what it dials next, but a full fleet only slows the dialer: no doubling.
+  const dialling = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 1000, campaignDemand: 1000, ready: 10 })).decision
+  assert.equal(dialling.code, 'load_up')
+  assert.equal(dialling.desired, 11)
   // The same fleet full of inbound calls: some may have been refused, so it grows.
   const inboundOnly = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, ready: 10 })).decision
   assert.equal(inboundOnly.code, 'saturated')
   assert.equal(inboundOnly.desired, 20)
-  // Mixed: headroom on the 500 inbound calls: 550 + 500 -> 11.
-  const mixed = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 500, campaignDemand: 500, ready: 12 })).decision
+  // Mixed: headroom on the 500 inbound calls, not on the 500 ending ones: 550 + 500 -> 11.
+  const mixed = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 500, campaignDemand: 500, campaignEnding: 500, ready: 12 })).decision
   assert.equal(mixed.recommended, 11)
-  assert.match(mixed.reason, /load 1000 calls \(500 campaign\) \+10% headroom on the rest needs 11 instances/)
+  assert.match(mixed.reason, /load 1000 calls \(500 campaign, 500 of them ending\) \+10% headroom on the rest needs 11 instances/)
 })

@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis'
+
+// Where campaign calls go: to the newest instance that has room. Left to whoever asks first,
+// every instance with a free channel takes a share of each second's calls, so late calls land on
+// old instances (a channel freed by a short call is refilled at once) and every instance holds
+// calls until ~one hold time after the last dial: the fleet cannot shrink while a campaign winds
+// down. Newest first, an instance fills while it is the newest with room and then keeps only the
+// calls it has; instances empty in the order they filled and are drained as they do, and spare
+// channels gather on the oldest instances, which scale-in drains first.
+//
+// Each dialer.next reports the instance's free channels to a Redis hash shared by every app
+// server (instance -> first report, free, when); an instance is handed calls only when no newer
+// instance reported room within `freshMs` (a few pull intervals: an instance that stopped
+// asking, drained or dead, stops counting by itself).
+
+export interface Room {
+  instanceId: string
+  /** When it first asked for calls (ms): its age for placement. */
+  since: number
+  /** Free channels it reported, less what it was handed. */
+  free: number
+  /** When it reported (ms). */
+  at: number
+}
+
+/** Whether `me` may be handed calls now: no newer instance has fresh room. Pure. */
+export function mayPlace (me: Pick<Room, 'instanceId' | 'since'>, rooms: readonly Room[], now: number, freshMs: number): boolean {
+  return !rooms.some((r) => r.instanceId !== me.instanceId && r.free > 0 && now - r.at <= freshMs &&
+    (r.since > me.since || (r.since === me.since && r.instanceId > me.instanceId)))
+}
+
+// Keeps the first report's time, writes this one and returns the whole board: one round trip.
+const REPORT = `
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+local since = ARGV[3]
+if prev then since = string.match(prev, '^(%d+):') or ARGV[3] end
+redis.call('HSET', KEYS[1], ARGV[1], since .. ':' .. ARGV[2] .. ':' .. ARGV[3])
+return redis.call('HGETALL', KEYS[1])`
+
+// Writes what is left after a lease, keeping the first report's time.
+const UPDATE = `
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if not prev then return 0 end
+local since = string.match(prev, '^(%d+):')
+redis.call('HSET', KEYS[1], ARGV[1], since .. ':' .. ARGV[2] .. ':' .. ARGV[3])
+return 1`
+
+export interface Placement {
+  /** Reports `free` for the instance; true if it may be handed calls now. */
+  report: (instanceId: string, free: number, now: number) => Promise<boolean>
+  /** What is left after a lease (it still counts as room for the instances older than it). */
+  left: (instanceId: string, free: number, now: number) => Promise<void>
+}
+
+export interface PlacementOptions {
+  redis: Redis
+  key: string
+  /** A report older than this does not count (default 1,000 ms). */
+  freshMs?: number
+  /** Entries silent this long are removed (default 10 minutes). */
+  forgetMs?: number
+}
+
+export function createPlacement (opts: PlacementOptions): Placement {
+  const freshMs = opts.freshMs ?? 1000
+  const forgetMs = opts.forgetMs ?? 600_000
+  let lastSweep = 0
+  return {
+    async report (instanceId, free, now) {
+      const flat = await opts.redis.eval(REPORT, 1, opts.key, instanceId, String(Math.max(0, Math.floor(free))), String(now)) as string[]
+      const rooms: Room[] = []
+      const stale: string[] = []
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const [since, left, at] = flat[i + 1]!.split(':').map(Number)
+        if (!Number.isFinite(since) || !Number.isFinite(left) || !Number.isFinite(at)) continue
+        if (now - at! > forgetMs) stale.push(flat[i]!)
+        rooms.push({ instanceId: flat[i]!, since: since!, free: left!, at: at! })
+      }
+      if (stale.length > 0 && now - lastSweep > 10_000) {
+        lastSweep = now
+        await opts.redis.hdel(opts.key, ...stale)
+      }
+      const me = rooms.find((r) => r.instanceId === instanceId)
+      return me === undefined || mayPlace(me, rooms, now, freshMs)
+    },
+    async left (instanceId, free, now) {
+      await opts.redis.eval(UPDATE, 1, opts.key, instanceId, String(Math.max(0, Math.floor(free))), String(now))
+    },
+  }
+}
