@@ -35,9 +35,9 @@ export interface DialerOptions {
   /** How long the list of running campaigns is reused by `next()` (default 1,000 ms). */
   campaignCacheMs?: number
   /**
-   * Which instance gets campaign calls (default `newest`: the newest with room, so instances
-   * empty in the order they filled and a winding-down campaign frees them one by one; see
-   * placement.ts). `any`: whoever asks first.
+   * Which instance gets campaign calls (default `newest`: the one with room handed calls most
+   * recently, so each instance's calls end together and a winding-down campaign frees instances
+   * one by one; see placement.ts). `any`: whoever asks first.
    */
   placement?: 'newest' | 'any'
 }

@@ -1,21 +1,23 @@
 import type { Redis } from 'ioredis'
 
-// Where campaign calls go: to the newest instance that has room. Left to whoever asks first,
-// every instance with a free channel takes a share of each second's calls, so late calls land on
-// old instances (a channel freed by a short call is refilled at once) and every instance holds
-// calls until ~one hold time after the last dial: the fleet cannot shrink while a campaign winds
-// down. Newest first, an instance fills while it is the newest with room and then keeps only the
-// calls it has; instances empty in the order they filled and are drained as they do, and spare
-// channels gather on the oldest instances, which scale-in drains first.
+// Where campaign calls go: to the instance with room that was handed calls most recently (a new
+// instance counts from its first request). Left to whoever asks first, every instance with a free
+// channel takes a share of each second's calls, so each instance ends up with calls from the
+// whole campaign and holds some until ~one hold time after the last dial: the fleet cannot
+// shrink while a campaign winds down. Most recent first, one instance fills at a time, so each
+// holds calls placed within a few seconds of each other, which also end together: instances
+// empty one by one and are drained as they do. Late calls recycle whole instances whose calls
+// are all ending, rather than the thin headroom left on every recent one; and spare channels
+// gather on the instances not handed calls for longest, which scale-in drains first.
 //
 // Each dialer.next reports the instance's free channels to a Redis hash shared by every app
-// server (instance -> first report, free, when); an instance is handed calls only when no newer
-// instance reported room within `freshMs` (a few pull intervals: an instance that stopped
-// asking, drained or dead, stops counting by itself).
+// server (instance -> last handed calls, free, when); an instance is served only when no
+// instance handed calls more recently reported room within `freshMs` (a few pull intervals: an
+// instance that stopped asking, drained or dead, stops counting by itself).
 
 export interface Room {
   instanceId: string
-  /** When it first asked for calls (ms): its age for placement. */
+  /** When it was last handed calls, or first asked if never (ms): its rank for placement. */
   since: number
   /** Free channels it reported, less what it was handed. */
   free: number
@@ -23,13 +25,13 @@ export interface Room {
   at: number
 }
 
-/** Whether `me` may be handed calls now: no newer instance has fresh room. Pure. */
+/** Whether `me` may be handed calls now: no instance handed calls more recently has fresh room. Pure. */
 export function mayPlace (me: Pick<Room, 'instanceId' | 'since'>, rooms: readonly Room[], now: number, freshMs: number): boolean {
   return !rooms.some((r) => r.instanceId !== me.instanceId && r.free > 0 && now - r.at <= freshMs &&
     (r.since > me.since || (r.since === me.since && r.instanceId > me.instanceId)))
 }
 
-// Keeps the first report's time, writes this one and returns the whole board: one round trip.
+// Keeps the rank (a new instance: now), writes this report and returns the whole board: one round trip.
 const REPORT = `
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
 local since = ARGV[3]
@@ -37,18 +39,15 @@ if prev then since = string.match(prev, '^(%d+):') or ARGV[3] end
 redis.call('HSET', KEYS[1], ARGV[1], since .. ':' .. ARGV[2] .. ':' .. ARGV[3])
 return redis.call('HGETALL', KEYS[1])`
 
-// Writes what is left after a lease, keeping the first report's time.
+// After a lease: handed calls now (its rank) and what is left.
 const UPDATE = `
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if not prev then return 0 end
-local since = string.match(prev, '^(%d+):')
-redis.call('HSET', KEYS[1], ARGV[1], since .. ':' .. ARGV[2] .. ':' .. ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2] .. ':' .. ARGV[3])
 return 1`
 
 export interface Placement {
   /** Reports `free` for the instance; true if it may be handed calls now. */
   report: (instanceId: string, free: number, now: number) => Promise<boolean>
-  /** What is left after a lease (it still counts as room for the instances older than it). */
+  /** After a lease that handed calls: ranks the instance first and records what is left. */
   left: (instanceId: string, free: number, now: number) => Promise<void>
 }
 

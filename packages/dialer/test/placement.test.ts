@@ -7,7 +7,7 @@ import { REDIS_URL, assertAccounting, campaignWith, harness, numbers } from './h
 
 const room = (instanceId: string, since: number, free: number, at = 10_000): Room => ({ instanceId, since, free, at })
 
-test('an instance is placed calls only when no newer instance has fresh room', () => {
+test('an instance is placed calls only when none ranked above it (handed calls more recently) has fresh room', () => {
   const now = 10_000
   const me = { instanceId: 'b', since: 2000 }
   assert.equal(mayPlace(me, [], now, 1000), true, 'alone')
@@ -25,7 +25,7 @@ test('an instance is placed calls only when no newer instance has fresh room', (
   assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000)).map((r) => r.instanceId), ['c'])
 })
 
-test('dialer.next hands a campaign\'s calls to the newest instance with room, across app servers', async (t) => {
+test('dialer.next hands a campaign\'s calls to the instance with room handed calls most recently, across app servers', async (t) => {
   const h = await harness(t, { bufferSec: 2 })
   const other = h.another() // a second app server: same Redis, same board
   const redis = new Redis(REDIS_URL)
@@ -38,6 +38,7 @@ test('dialer.next hands a campaign\'s calls to the newest instance with room, ac
 
   // The first instance to ask is alone: it is served.
   assert.equal((await h.dialer.next('i-old', 20)).length, 20)
+  await sleep(50) // the board update after a lease is not waited for
   // A newer one has room: the older one gets nothing, from either server, though calls are ready...
   await board.report('i-new', 50, Date.now())
   assert.deepEqual(await h.dialer.next('i-old', 20), [])
@@ -46,7 +47,15 @@ test('dialer.next hands a campaign\'s calls to the newest instance with room, ac
   assert.equal((await other.next('i-new', 50)).length, 50)
   await sleep(50) // the board update after a lease is not waited for
   assert.equal((await h.dialer.next('i-old', 20)).length, 20)
+  // i-old was handed calls last: it now ranks first; with room again (calls of its ended), i-new
+  // with room again waits for it.
+  await sleep(50)
+  await board.report('i-old', 10, Date.now())
+  await board.report('i-new', 30, Date.now())
+  assert.deepEqual(await other.next('i-new', 30), [])
+  assert.equal((await other.next('i-old', 10)).length, 10)
   // A newer instance that stops asking (drained, gone) stops counting after ~1 s.
+  await sleep(50)
   await board.report('i-newest', 100, Date.now())
   assert.deepEqual(await h.dialer.next('i-old', 5), [])
   await sleep(1100)
