@@ -11,7 +11,8 @@
 // Env: BENCH_RATE (50 cps), BENCH_DIAL_SECONDS (70: contacts = rate x seconds), BENCH_HOLD_SEC
 // (65: the flow's wait), BENCH_ANSWER (0.94: share of callees who answer), BENCH_CAPACITY (100),
 // BENCH_MIN (1), BENCH_MAX (40), BENCH_SERVERS (2), BENCH_RECONCILE_MS (2000),
-// BENCH_STABILISATION_SEC (30), BENCH_LIMIT_SEC (450: the campaign part gives up after this).
+// BENCH_STABILISATION_SEC (30), BENCH_LIMIT_SEC (450: the campaign part gives up after this),
+// BENCH_SUMMARY_FILE (the figures as JSON; default summary.json in the run folder).
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -394,7 +395,11 @@ try {
   const machineBusy = cpu1.total > cpu0.total ? round(((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)) * 100, 0) : Number.NaN
   const peakRss = Math.max(0, ...samples.map((s) => s.rssMb))
 
-  writeFileSync(join(sys.runDir, 'scaling.json'), JSON.stringify({ samples, concurrency, leased, decisions, instances: inst }, null, 1))
+  // Per instance, its answered calls leased in each 5 s of the run: where placement put them.
+  const placed = await q<{ instance_id: string, b: number, n: number }>(`
+    SELECT instance_id, floor(extract(epoch FROM leased_at - $2::timestamptz) / 5)::int AS b, count(*)::int AS n
+    FROM attempts WHERE campaign_id = $1 AND outcome = 'answered' GROUP BY 1, 2 ORDER BY 1, 2`, [campaignId, new Date(t0)])
+  writeFileSync(join(sys.runDir, 'scaling.json'), JSON.stringify({ samples, concurrency, leased, decisions, instances: inst, placed }, null, 1))
 
   // The timeline every 10 s: calls, ideal and actual fleet.
   console.log('\ntimeline (every 10 s from the campaign start):')
@@ -460,6 +465,30 @@ try {
     `calls cut by scale-in ${callsCut}, attempts lost on drained instances ${drainLost!.n} (lost in all ${drops!.lost_attempts}, ${lostInstances} instances lost); instance-seconds ${Math.round(actualSec)} vs ideal ${idealSec} (${round(actualSec / Math.max(1, idealSec), 2)}x); ` +
     `${decisions.length} decisions, ${allDecisions.unexplained} without a reason; scale-out decision -> fleet ready ${round(toTargetSec, 0)} s, ` +
     `instance boot median ${round(pctl(bootSec, 50))} s; ${((Date.now() - started) / 1000).toFixed(0)} s in all; ${ok ? 'OK' : 'FAILED'}; data in ${join(sys.runDir, 'scaling.json')}`)
+  // The same figures for programs (the scenario test reads them): BENCH_SUMMARY_FILE, else the run folder.
+  writeFileSync(process.env.BENCH_SUMMARY_FILE || join(sys.runDir, 'summary.json'), JSON.stringify({
+    ok,
+    peakCalls,
+    peakInstances,
+    peakNeed,
+    min: MIN,
+    backAtMinSec: backAtMin ?? null,
+    instanceSeconds: Math.round(actualSec),
+    idealInstanceSeconds: idealSec,
+    ratio: round(actualSec / Math.max(1, idealSec), 3),
+    callsCut,
+    decisionsCallsCut: decisionsCut,
+    drainedAttemptsLost: drainLost!.n,
+    attemptsLost: drops!.lost_attempts,
+    instancesLost: lostInstances,
+    dialled: drops!.dialled,
+    decisions: decisions.length,
+    decisionsWithoutReason: allDecisions.unexplained,
+    decisionCodes: byAction,
+    launched: launchedDuring,
+    drainedAndTerminated: drained,
+    placementSpreadSec: spread ? { median: spread.median, p90: spread.p90 } : null,
+  }, null, 1))
   if (!ok) process.exitCode = 1
 } finally {
   await sys.close()

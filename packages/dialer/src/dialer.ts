@@ -40,6 +40,11 @@ export interface DialerOptions {
    * one by one; see placement.ts). `any`: whoever asks first.
    */
   placement?: 'newest' | 'any'
+  /**
+   * The agents' dialer.next interval (default 300 ms, FEDERATE_DIALER_INTERVAL_MS): the calls the
+   * running campaigns bring in one interval is the room above an instance that makes it wait.
+   */
+  placementPullMs?: number
 }
 
 /** Campaigns, contacts, pacing and dial outcomes: what REST, CLI and XML-RPC call. */
@@ -84,12 +89,14 @@ export function createDialer (opts: DialerOptions): Dialer {
   // Placement is an optimisation: if Redis cannot say soon (commands queue during an outage),
   // the instance is served as it asks.
   const placementTimeoutMs = Math.min(500, opts.redisTimeoutMs ?? 2000)
-  const mayPlace = async (instanceId: string, free: number) => {
+  const pullSec = (opts.placementPullMs ?? 300) / 1000
+  const mayPlace = async (instanceId: string, free: number, list: RunningCampaign[]) => {
     if (!placement) return true
+    const batch = Math.ceil(list.reduce((s, c) => s + c.rateCps, 0) * pullSec)
     let timer: NodeJS.Timeout | undefined
     try {
       return await Promise.race([
-        placement.report(instanceId, free, Date.now()),
+        placement.report(instanceId, free, Date.now(), batch),
         new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, placementTimeoutMs) }),
       ])
     } catch (err) {
@@ -163,7 +170,7 @@ export function createDialer (opts: DialerOptions): Dialer {
       if (closed || free <= 0) return []
       const list = await runningList()
       if (list.length === 0) return []
-      if (!await mayPlace(instanceId, free)) return []
+      if (!await mayPlace(instanceId, free, list)) return []
       rotate = (rotate + 1) % Math.max(1, list.length)
       const jobs = await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
       // Not waited for: a lost update only goes stale (freshMs) like a silent instance's.

@@ -11,9 +11,12 @@ import type { Redis } from 'ioredis'
 // gather on the instances not handed calls for longest, which scale-in drains first.
 //
 // Each dialer.next reports the instance's free channels to a Redis hash shared by every app
-// server (instance -> last handed calls, free, when); an instance is served only when no
-// instance handed calls more recently reported room within `freshMs` (a few pull intervals: an
-// instance that stopped asking, drained or dead, stops counting by itself).
+// server (instance -> last handed calls, free, when); an instance is served only when the
+// instances handed calls more recently have, between them, less fresh room (reported within
+// `freshMs`: two pull intervals, so one that stopped asking, full, drained or dead, stops counting
+// by itself) than the calls one pull interval brings. Strictly one instance at a time starved
+// the dialer when a campaign's first calls ended: room then appears a channel or two at a time on
+// every instance, and the rate limiter's window passed while they were filled one by one.
 
 export interface Room {
   instanceId: string
@@ -25,10 +28,18 @@ export interface Room {
   at: number
 }
 
-/** Whether `me` may be handed calls now: no instance handed calls more recently has fresh room. Pure. */
-export function mayPlace (me: Pick<Room, 'instanceId' | 'since'>, rooms: readonly Room[], now: number, freshMs: number): boolean {
-  return !rooms.some((r) => r.instanceId !== me.instanceId && r.free > 0 && now - r.at <= freshMs &&
-    (r.since > me.since || (r.since === me.since && r.instanceId > me.instanceId)))
+/**
+ * Whether `me` may be handed calls now: the instances ranked above it (handed calls more
+ * recently) have less fresh room between them than `batch`, the calls one pull interval brings.
+ * Pure.
+ */
+export function mayPlace (me: Pick<Room, 'instanceId' | 'since'>, rooms: readonly Room[], now: number, freshMs: number, batch = 1): boolean {
+  let above = 0
+  for (const r of rooms) {
+    if (r.instanceId === me.instanceId || r.free <= 0 || now - r.at > freshMs) continue
+    if (r.since > me.since || (r.since === me.since && r.instanceId > me.instanceId)) above += r.free
+  }
+  return above < Math.max(1, batch)
 }
 
 // Keeps the rank (a new instance: now), writes this report and returns the whole board: one round trip.
@@ -45,8 +56,8 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2] .. ':' .. ARGV[3]
 return 1`
 
 export interface Placement {
-  /** Reports `free` for the instance; true if it may be handed calls now. */
-  report: (instanceId: string, free: number, now: number) => Promise<boolean>
+  /** Reports `free` for the instance; true if it may be handed calls now (`batch`: see mayPlace). */
+  report: (instanceId: string, free: number, now: number, batch?: number) => Promise<boolean>
   /** After a lease that handed calls: ranks the instance first and records what is left. */
   left: (instanceId: string, free: number, now: number) => Promise<void>
 }
@@ -54,18 +65,23 @@ export interface Placement {
 export interface PlacementOptions {
   redis: Redis
   key: string
-  /** A report older than this does not count (default 1,000 ms). */
+  /**
+   * A report older than this does not count (default 600 ms: two agent pulls, 300 ms apart, plus
+   * their latency). While the instance ranked first has room, the others wait; if it does not ask
+   * again soon (a slow or busy instance) they must not wait long: a second in which nobody may
+   * lease is lost to the campaign's rate limiter.
+   */
   freshMs?: number
   /** Entries silent this long are removed (default 10 minutes). */
   forgetMs?: number
 }
 
 export function createPlacement (opts: PlacementOptions): Placement {
-  const freshMs = opts.freshMs ?? 1000
+  const freshMs = opts.freshMs ?? 600
   const forgetMs = opts.forgetMs ?? 600_000
   let lastSweep = 0
   return {
-    async report (instanceId, free, now) {
+    async report (instanceId, free, now, batch = 1) {
       const flat = await opts.redis.eval(REPORT, 1, opts.key, instanceId, String(Math.max(0, Math.floor(free))), String(now)) as string[]
       const rooms: Room[] = []
       const stale: string[] = []
@@ -80,7 +96,7 @@ export function createPlacement (opts: PlacementOptions): Placement {
         await opts.redis.hdel(opts.key, ...stale)
       }
       const me = rooms.find((r) => r.instanceId === instanceId)
-      return me === undefined || mayPlace(me, rooms, now, freshMs)
+      return me === undefined || mayPlace(me, rooms, now, freshMs, batch)
     },
     async left (instanceId, free, now) {
       await opts.redis.eval(UPDATE, 1, opts.key, instanceId, String(Math.max(0, Math.floor(free))), String(now))

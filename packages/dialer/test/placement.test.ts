@@ -23,10 +23,15 @@ test('an instance is placed calls only when none ranked above it (handed calls m
   // Exactly one of any set of instances with fresh room may be placed: the newest.
   const rooms = [room('a', 1000, 3), room('b', 2000, 9), room('c', 3000, 1), room('d', 4000, 0), room('e', 5000, 7, 0)]
   assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000)).map((r) => r.instanceId), ['c'])
+  // With a batch (the calls one pull brings), room above smaller than the batch does not hold it back:
+  // c has 1 free, b 9 -> with a batch of 5, b may take too (1 < 5); a not (1 + 9 >= 5).
+  assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000, 5)).map((r) => r.instanceId), ['b', 'c'])
+  assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000, 11)).map((r) => r.instanceId), ['a', 'b', 'c'])
 })
 
 test('dialer.next hands a campaign\'s calls to the instance with room handed calls most recently, across app servers', async (t) => {
-  const h = await harness(t, { bufferSec: 2 })
+  // One call per pull (a 1 ms pull at 1,000 cps): any room above an instance holds it back.
+  const h = await harness(t, { bufferSec: 2, placementPullMs: 1 })
   const other = h.another() // a second app server: same Redis, same board
   const redis = new Redis(REDIS_URL)
   t.after(() => { redis.disconnect() })
@@ -54,13 +59,32 @@ test('dialer.next hands a campaign\'s calls to the instance with room handed cal
   await board.report('i-new', 30, Date.now())
   assert.deepEqual(await other.next('i-new', 30), [])
   assert.equal((await other.next('i-old', 10)).length, 10)
-  // A newer instance that stops asking (drained, gone) stops counting after ~1 s.
+  // A newer instance that stops asking (drained, gone) stops counting after 600 ms.
   await sleep(50)
   await board.report('i-newest', 100, Date.now())
   assert.deepEqual(await h.dialer.next('i-old', 5), [])
   await sleep(1100)
   assert.equal((await h.dialer.next('i-old', 5)).length, 5)
   await assertAccounting(h, c.id)
+})
+
+test('room above smaller than one pull\'s calls does not hold an instance back', async (t) => {
+  // 1,000 cps x 300 ms: 300 calls per pull. A newer instance with 50 free cannot take them all.
+  const h = await harness(t, { bufferSec: 2 })
+  const redis = new Redis(REDIS_URL)
+  t.after(() => { redis.disconnect() })
+  const board = createPlacement({ redis, key: `${h.prefix}:room` })
+  const c = await campaignWith(h, numbers(600), { rateCps: 1000, maxConcurrent: 1000 })
+  await h.dialer.start(c.id)
+  await h.dialer.tick()
+  assert.equal((await h.dialer.next('i-old', 20)).length, 20)
+  await sleep(50)
+  await board.report('i-new', 50, Date.now())
+  assert.equal((await h.dialer.next('i-old', 20)).length, 20)
+  await sleep(50)
+  // An instance newer than i-old's last lease with more room than a pull brings: i-old waits.
+  await board.report('i-newer', 400, Date.now())
+  assert.deepEqual(await h.dialer.next('i-old', 20), [])
 })
 
 test('placement "any" serves whoever asks', async (t) => {
