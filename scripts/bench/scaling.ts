@@ -12,6 +12,7 @@
 // (65: the flow's wait), BENCH_ANSWER (0.94: share of callees who answer), BENCH_CAPACITY (100),
 // BENCH_MIN (1), BENCH_MAX (40), BENCH_SERVERS (2), BENCH_RECONCILE_MS (2000),
 // BENCH_STABILISATION_SEC (30), BENCH_LIMIT_SEC (450: the campaign part gives up after this),
+// BENCH_HEADROOM (0.1), BENCH_TOLERANCE (0.05: the scale-in dead band),
 // BENCH_SUMMARY_FILE (the figures as JSON; default summary.json in the run folder).
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -40,6 +41,8 @@ const MAX = Math.max(1, envNum('BENCH_MAX', 40))
 const SERVERS = Math.max(1, envNum('BENCH_SERVERS', 2))
 const RECONCILE_MS = Math.max(100, envNum('BENCH_RECONCILE_MS', 2000))
 const STABILISATION_SEC = envNum('BENCH_STABILISATION_SEC', 30)
+const HEADROOM = envNum('BENCH_HEADROOM', 0.1)
+const TOLERANCE = envNum('BENCH_TOLERANCE', 0.05)
 const LIMIT_SEC = envNum('BENCH_LIMIT_SEC', 450)
 const RING_TIMEOUT_SEC = 15
 const CONTACTS = Math.ceil(RATE * DIAL_SECONDS)
@@ -153,7 +156,7 @@ async function sample (sys: System, t: number, stateDir: string): Promise<Sample
 
 const started = Date.now()
 log(`bench:scaling: ${SERVERS} app servers; controller (local provider) min ${MIN}, max ${MAX} instances x ${CAPACITY} channels, reconcile ${RECONCILE_MS} ms, ` +
-  `scale-in after ${STABILISATION_SEC} s; campaign ${RATE} cps, ${CONTACTS} contacts (~${DIAL_SECONDS} s of dialling), answered calls hold ${HOLD_SEC} s`)
+  `scale-in after ${STABILISATION_SEC} s, headroom ${HEADROOM}, tolerance ${TOLERANCE}; campaign ${RATE} cps, ${CONTACTS} contacts (~${DIAL_SECONDS} s of dialling), answered calls hold ${HOLD_SEC} s`)
 const sys = await startSystem({ name: 'bench-scaling', servers: SERVERS, instances: 0, env: { DATABASE_POOL_SIZE: '20' } })
 const stateDir = join(sys.runDir, 'fleet')
 const profileFile = join(sys.runDir, 'profile.json')
@@ -201,6 +204,8 @@ try {
       FEDERATE_SCALE_MAX: String(MAX),
       FEDERATE_RECONCILE_MS: String(RECONCILE_MS),
       FEDERATE_SCALE_IN_STABILISATION_SEC: String(STABILISATION_SEC),
+      FEDERATE_SCALE_HEADROOM: String(HEADROOM),
+      FEDERATE_SCALE_IN_TOLERANCE: String(TOLERANCE),
       // Until the campaign has ended calls of its own, it holds a channel for ring + the wait.
       FEDERATE_CAMPAIGN_HOLD_SEC: String(HOLD_SEC + 2),
       LOG_LEVEL: 'info',

@@ -35,11 +35,11 @@ export interface DialerOptions {
   /** How long the list of running campaigns is reused by `next()` (default 1,000 ms). */
   campaignCacheMs?: number
   /**
-   * Which instance gets campaign calls (default `newest`: the one with room handed calls most
-   * recently, so each instance's calls end together and a winding-down campaign frees instances
-   * one by one; see placement.ts). `any`: whoever asks first.
+   * Which instance gets campaign calls (default `fill`: one instance fills at a time, so each
+   * instance's calls end together and a winding-down campaign frees instances one by one; see
+   * placement.ts). `any`: whoever asks first.
    */
-  placement?: 'newest' | 'any'
+  placement?: 'fill' | 'any'
   /**
    * The agents' dialer.next interval (default 300 ms, FEDERATE_DIALER_INTERVAL_MS): the calls the
    * running campaigns bring in one interval is the room above an instance that makes it wait.
@@ -85,7 +85,7 @@ export function createDialer (opts: DialerOptions): Dialer {
   const connection = opts.connection ?? new Redis(opts.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false })
   if (ownsConnection) connection.on('error', () => {}) // reported by the queues, rate-limited
   const queues = new CampaignQueues({ connection, prefix: opts.prefix ?? 'fed:dialer', logger, commandTimeoutMs: opts.redisTimeoutMs ?? 2000 })
-  const placement = (opts.placement ?? 'newest') === 'newest' ? createPlacement({ redis: connection, key: `${opts.prefix ?? 'fed:dialer'}:room` }) : null
+  const placement = (opts.placement ?? 'fill') === 'fill' ? createPlacement({ redis: connection, key: `${opts.prefix ?? 'fed:dialer'}:room` }) : null
   // Placement is an optimisation: if Redis cannot say soon (commands queue during an outage),
   // the instance is served as it asks.
   const placementTimeoutMs = Math.min(500, opts.redisTimeoutMs ?? 2000)

@@ -1,22 +1,22 @@
 import type { Redis } from 'ioredis'
 
-// Where campaign calls go: to the instance with room that was handed calls most recently (a new
-// instance counts from its first request). Left to whoever asks first, every instance with a free
-// channel takes a share of each second's calls, so each instance ends up with calls from the
-// whole campaign and holds some until ~one hold time after the last dial: the fleet cannot
-// shrink while a campaign winds down. Most recent first, one instance fills at a time, so each
-// holds calls placed within a few seconds of each other, which also end together: instances
-// empty one by one and are drained as they do. Late calls recycle whole instances whose calls
-// are all ending, rather than the thin headroom left on every recent one; and spare channels
+// Where campaign calls go. Left to whoever asks first, every instance with a free channel takes a
+// share of each second's calls, so each instance ends up with calls from the whole campaign and
+// holds some until ~one hold time after the last dial: the fleet cannot shrink while a campaign
+// winds down. Here one instance fills at a time, the one handed calls most recently (a new
+// instance counts from its first request), so each holds calls placed within a few seconds of
+// each other, which also end together: instances empty one by one and are drained as they do.
+// When none is filling, the one with the most free channels goes first: late calls recycle one
+// nearly empty instance instead of a few channels on each of many half-full ones. Spare channels
 // gather on the instances not handed calls for longest, which scale-in drains first.
 //
 // Each dialer.next reports the instance's free channels to a Redis hash shared by every app
 // server (instance -> last handed calls, free, when); an instance is served only when the
-// instances handed calls more recently have, between them, less fresh room (reported within
-// `freshMs`: two pull intervals, so one that stopped asking, full, drained or dead, stops counting
-// by itself) than the calls one pull interval brings. Strictly one instance at a time starved
-// the dialer when a campaign's first calls ended: room then appears a channel or two at a time on
-// every instance, and the rate limiter's window passed while they were filled one by one.
+// instances ranked above it have, between them, less fresh room (reported within `freshMs`: two
+// pull intervals, so one that stopped asking, full, drained or dead, stops counting by itself)
+// than the calls one pull interval brings. Strictly one instance at a time starved the dialer
+// when a campaign's first calls ended: room then appears a channel or two at a time on every
+// instance, and the rate limiter's window passed while they were filled one by one.
 
 export interface Room {
   instanceId: string
@@ -29,15 +29,29 @@ export interface Room {
 }
 
 /**
- * Whether `me` may be handed calls now: the instances ranked above it (handed calls more
- * recently) have less fresh room between them than `batch`, the calls one pull interval brings.
- * Pure.
+ * The placement order: first the instances handed calls within `recentMs` (filling now), the most
+ * recent first; then the others by most free channels, so a winding-down campaign's late calls
+ * recycle one nearly empty instance rather than a few channels on each of many half-full ones.
+ * Ties by id, so every app server orders the same way.
  */
-export function mayPlace (me: Pick<Room, 'instanceId' | 'since'>, rooms: readonly Room[], now: number, freshMs: number, batch = 1): boolean {
+export function rankedAbove (a: Room, b: Room, now: number, recentMs: number): boolean {
+  const ra = now - a.since <= recentMs
+  const rb = now - b.since <= recentMs
+  if (ra !== rb) return ra
+  if (ra && a.since !== b.since) return a.since > b.since
+  if (!ra && a.free !== b.free) return a.free > b.free
+  return a.instanceId > b.instanceId
+}
+
+/**
+ * Whether `me` may be handed calls now: the instances ranked above it have less fresh room
+ * between them than `batch`, the calls one pull interval brings. Pure.
+ */
+export function mayPlace (me: Room, rooms: readonly Room[], now: number, freshMs: number, batch = 1, recentMs = 5000): boolean {
   let above = 0
   for (const r of rooms) {
     if (r.instanceId === me.instanceId || r.free <= 0 || now - r.at > freshMs) continue
-    if (r.since > me.since || (r.since === me.since && r.instanceId > me.instanceId)) above += r.free
+    if (rankedAbove(r, me, now, recentMs)) above += r.free
   }
   return above < Math.max(1, batch)
 }

@@ -2,31 +2,43 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { createPlacement, mayPlace, type Room } from '../src/placement.ts'
+import { createPlacement, mayPlace, rankedAbove, type Room } from '../src/placement.ts'
 import { REDIS_URL, assertAccounting, campaignWith, harness, numbers } from './helpers.ts'
 
-const room = (instanceId: string, since: number, free: number, at = 10_000): Room => ({ instanceId, since, free, at })
+const NOW = 100_000
+const room = (instanceId: string, since: number, free: number, at = NOW): Room => ({ instanceId, since, free, at })
 
-test('an instance is placed calls only when none ranked above it (handed calls more recently) has fresh room', () => {
-  const now = 10_000
-  const me = { instanceId: 'b', since: 2000 }
-  assert.equal(mayPlace(me, [], now, 1000), true, 'alone')
-  assert.equal(mayPlace(me, [room('b', 2000, 50)], now, 1000), true, 'only itself')
-  assert.equal(mayPlace(me, [room('a', 1000, 50)], now, 1000), true, 'an older one with room waits for it')
-  assert.equal(mayPlace(me, [room('c', 3000, 5)], now, 1000), false, 'a newer one with room goes first')
-  assert.equal(mayPlace(me, [room('c', 3000, 0)], now, 1000), true, 'a newer one that is full does not count')
-  assert.equal(mayPlace(me, [room('c', 3000, 5, now - 1001)], now, 1000), true, 'nor one that stopped asking')
-  assert.equal(mayPlace(me, [room('c', 3000, 5, now - 1000)], now, 1000), false, 'fresh up to freshMs')
-  // Same age: the id breaks the tie, the same way for both.
-  assert.equal(mayPlace(me, [room('c', 2000, 5)], now, 1000), false)
-  assert.equal(mayPlace({ instanceId: 'c', since: 2000 }, [room('b', 2000, 5)], now, 1000), true)
-  // Exactly one of any set of instances with fresh room may be placed: the newest.
-  const rooms = [room('a', 1000, 3), room('b', 2000, 9), room('c', 3000, 1), room('d', 4000, 0), room('e', 5000, 7, 0)]
-  assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000)).map((r) => r.instanceId), ['c'])
-  // With a batch (the calls one pull brings), room above smaller than the batch does not hold it back:
-  // c has 1 free, b 9 -> with a batch of 5, b may take too (1 < 5); a not (1 + 9 >= 5).
-  assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000, 5)).map((r) => r.instanceId), ['b', 'c'])
-  assert.deepEqual(rooms.filter((r) => r.free > 0 && now - r.at <= 1000 && mayPlace(r, rooms, now, 1000, 11)).map((r) => r.instanceId), ['a', 'b', 'c'])
+test('placement order: instances filling now by recency, then the others by most free channels', () => {
+  const r = (id: string, since: number, free: number) => room(id, since, free)
+  // Filling now (handed calls within 5 s): the most recent first, whatever their room.
+  assert.equal(rankedAbove(r('c', 99_000, 1), r('b', 98_000, 90), NOW, 5000), true)
+  assert.equal(rankedAbove(r('b', 98_000, 90), r('c', 99_000, 1), NOW, 5000), false)
+  // Filling now beats idle.
+  assert.equal(rankedAbove(r('c', 99_000, 1), r('x', 10_000, 100), NOW, 5000), true)
+  // Idle: the most free first (late calls recycle one nearly empty instance), then the id.
+  assert.equal(rankedAbove(r('y', 20_000, 60), r('x', 10_000, 30), NOW, 5000), true)
+  assert.equal(rankedAbove(r('x', 10_000, 30), r('y', 20_000, 60), NOW, 5000), false)
+  assert.equal(rankedAbove(r('z', 1_000, 30), r('x', 10_000, 30), NOW, 5000), true)
+})
+
+test('an instance is placed calls only when those ranked above it have less fresh room than one pull brings', () => {
+  const me = room('b', 98_000, 10)
+  assert.equal(mayPlace(me, [], NOW, 1000), true, 'alone')
+  assert.equal(mayPlace(me, [me], NOW, 1000), true, 'only itself')
+  assert.equal(mayPlace(me, [room('a', 97_000, 50)], NOW, 1000), true, 'one filled before it waits')
+  assert.equal(mayPlace(me, [room('c', 99_000, 5)], NOW, 1000), false, 'one handed calls since goes first')
+  assert.equal(mayPlace(me, [room('c', 99_000, 0)], NOW, 1000), true, 'unless it is full')
+  assert.equal(mayPlace(me, [room('c', 99_000, 5, NOW - 1001)], NOW, 1000), true, 'or stopped asking')
+  assert.equal(mayPlace(me, [room('c', 99_000, 5, NOW - 1000)], NOW, 1000), false, 'fresh up to freshMs')
+  // Room above smaller than a pull's calls does not hold it back.
+  assert.equal(mayPlace(me, [room('c', 99_000, 5)], NOW, 1000, 6), true)
+  assert.equal(mayPlace(me, [room('c', 99_000, 5), room('d', 99_500, 3)], NOW, 1000, 6), false)
+  // Exactly one of a set may place with a batch of 1: the top of the order.
+  const rooms = [room('a', 10_000, 3), room('b', 20_000, 90), room('c', 30_000, 40), room('d', 99_000, 0), room('e', 99_500, 7, 0)]
+  const may = (batch: number) => rooms.filter((r) => r.free > 0 && NOW - r.at <= 1000 && mayPlace(r, rooms, NOW, 1000, batch)).map((r) => r.instanceId)
+  assert.deepEqual(may(1), ['b'], 'none filling (d is full, e stale): the most free')
+  assert.deepEqual(may(91), ['b', 'c'])
+  assert.deepEqual(may(131), ['a', 'b', 'c'])
 })
 
 test('dialer.next hands a campaign\'s calls to the instance with room handed calls most recently, across app servers', async (t) => {
