@@ -53,6 +53,16 @@ test('an instance killed mid-campaign has its attempts settled lost and retried 
   victimChild.kill('SIGKILL')
   assert.equal(await exited, 'SIGKILL')
   const openAtKill = await openOn(victim)
+  // Its call.step starts already sent when it died are still being written (the group commit):
+  // let them land, as the controller's heartbeat limit does, so the settling below sees them all.
+  let last = -1
+  let stable = 0
+  await waitFor(async () => {
+    const { rows: [r] } = await sys.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM calls WHERE instance_id = $1 AND status = 'active'", [victim])
+    stable = r!.n === last ? stable + 1 : 0
+    last = r!.n
+    return stable >= 5
+  }, { timeoutMs: 10_000, intervalMs: 100, what: 'the dead instance\'s last call starts to be written' })
 
   // The controller's path for a lost instance, taken by hand.
   const settledAt = new Date()
