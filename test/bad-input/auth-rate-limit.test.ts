@@ -93,6 +93,15 @@ test('REST behind a trusted proxy: the limit is per client address from X-Forwar
   assert.equal((await get(s.adminKey, '198.51.100.8')).status, 200)
 })
 
+test('behind an ALB (FEDERATE_TRUST_PROXY=1): the client cannot escape the limit by writing its own X-Forwarded-For', async (t) => {
+  const s = await startTestServer(t, { FEDERATE_AUTH_FAILURE_LIMIT: '3', FEDERATE_TRUST_PROXY: '1' })
+  // The ALB appends the address it saw; the client controls what comes before it.
+  const get = async (key: string, forwarded: string) => await request(`${s.url}/api/v1/flows`, { headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': forwarded } })
+  for (let i = 0; i < 3; i++) assert.equal((await get(BAD_KEY, `10.9.9.${i}, 198.51.100.7`)).status, 401)
+  assert.equal((await get(BAD_KEY, '10.9.9.99, 198.51.100.7')).status, 429, 'a new spoofed entry is still the same client')
+  assert.equal((await get(BAD_KEY, '10.9.9.1, 198.51.100.8')).status, 401, 'another client behind the ALB is not limited')
+})
+
 test('XML-RPC: too many bad tokens get fault 1001 saying when to retry; the fleet\'s good tokens keep stepping, revocation still applies', async (t) => {
   // No verified-token cache: every step goes to the limiter and the database, the hardest case.
   const s = await startTestServer(t, { FEDERATE_AUTH_FAILURE_LIMIT: '4', FEDERATE_AUTH_CACHE_SEC: '0' })

@@ -22,6 +22,7 @@ import { audioRoutes, type AudioStorage } from './routes/audio.ts'
 import { campaignRoutes } from './routes/campaigns.ts'
 import { flowRoutes } from './routes/flows.ts'
 import { healthRoutes } from './routes/health.ts'
+import { trustProxyOption } from './trust-proxy.ts'
 
 export { serverSettings } from './config.ts'
 export { createServerDeps } from './deps.ts'
@@ -53,7 +54,8 @@ export interface AppDeps {
 
 export interface AppOptions {
   bodyLimit: number
-  trustProxy: boolean
+  /** FEDERATE_TRUST_PROXY as given (see trust-proxy.ts). */
+  trustProxy: string | boolean
   stateTtlSec: number
   authCacheSec: number
   httpAllowList: readonly string[]
@@ -80,7 +82,7 @@ export async function buildApp (deps: AppDeps, options: AppOptions): Promise<Fas
   const app = Fastify({
     ...(logger && typeof logger === 'object' && 'child' in logger ? { loggerInstance: logger as FastifyServerOptions['loggerInstance'] } : { logger: logger ?? false }),
     bodyLimit: options.bodyLimit,
-    trustProxy: options.trustProxy,
+    trustProxy: trustProxyOption(options.trustProxy),
     // Keep-alive longer than a typical load balancer's idle timeout, so it closes first.
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,

@@ -1,6 +1,7 @@
 import Type from 'typebox'
 import { defineSettings, databaseSettings, memcachedSettings, redisSettings, s3Settings, logSettings } from '@federate/config'
 import { storageOnlySettings } from '@federate/storage'
+import { TRUST_PROXY_PATTERN } from './trust-proxy.ts'
 
 /** Everything `federate serve` reads, validated once at start. */
 export const serverSettings = defineSettings({
@@ -20,9 +21,9 @@ export const serverSettings = defineSettings({
   },
   trustProxy: {
     env: 'FEDERATE_TRUST_PROXY',
-    schema: Type.Boolean(),
-    default: false,
-    description: 'trust X-Forwarded-* headers (set true only behind your own load balancer)',
+    schema: Type.String({ pattern: TRUST_PROXY_PATTERN }),
+    default: 'false',
+    description: 'which X-Forwarded-For entry is the client: false (the connection), a hop count (1 behind an ALB), your proxies\' addresses/CIDRs, or true (left-most: only behind a proxy that replaces the header)',
   },
   stateTtlSec: {
     env: 'FEDERATE_STATE_TTL_SEC',
