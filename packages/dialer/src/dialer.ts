@@ -84,8 +84,9 @@ export function createDialer (opts: DialerOptions): Dialer {
   // BullMQ wants maxRetriesPerRequest null (workers); commands are bounded by our own timeouts.
   const connection = opts.connection ?? new Redis(opts.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false })
   if (ownsConnection) connection.on('error', () => {}) // reported by the queues, rate-limited
-  const queues = new CampaignQueues({ connection, prefix: opts.prefix ?? 'fed:dialer', logger, commandTimeoutMs: opts.redisTimeoutMs ?? 2000 })
-  const placement = (opts.placement ?? 'fill') === 'fill' ? createPlacement({ redis: connection, key: `${opts.prefix ?? 'fed:dialer'}:room` }) : null
+  const prefix = opts.prefix ?? 'fed:dialer'
+  const queues = new CampaignQueues({ connection, prefix, logger, commandTimeoutMs: opts.redisTimeoutMs ?? 2000 })
+  const placement = (opts.placement ?? 'fill') === 'fill' ? createPlacement({ redis: connection, key: `${prefix}:room` }) : null
   // Placement is an optimisation: if Redis cannot say soon (commands queue during an outage),
   // the instance is served as it asks.
   const placementTimeoutMs = Math.min(500, opts.redisTimeoutMs ?? 2000)
@@ -171,7 +172,7 @@ export function createDialer (opts: DialerOptions): Dialer {
       const list = await runningList()
       if (list.length === 0) return []
       if (!await mayPlace(instanceId, free, list)) return []
-      rotate = (rotate + 1) % Math.max(1, list.length)
+      rotate = (rotate + 1) % list.length
       const jobs = await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
       // Not waited for: a lost update only goes stale (freshMs) like a silent instance's.
       if (placement && jobs.length > 0) placement.left(instanceId, free - jobs.length, Date.now()).catch(() => {})
