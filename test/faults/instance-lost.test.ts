@@ -22,8 +22,10 @@ after(() => { if (rows.length) console.log(`\n${faultTable(rows)}\n`) })
 
 test('an instance killed mid-campaign has its attempts settled lost and retried by policy on the surviving instance, never two at once', { timeout: 180_000 }, async (t) => {
   const t0 = performance.now()
-  // One instance per fleet process, so one can die alone.
-  const sys = await startSystem({ name: 'fault-instance-lost', servers: 2, instances: 2, fleetProcesses: 2, capacity: 40, speed: 10, seed: 15, profile: SHORT_POLL_PROFILE })
+  // One instance per fleet process, so one can die alone. 20 channels each, under the campaign's
+  // 60 concurrent: the dialer fills one instance at a time, so the victim gets calls only once
+  // the other is full.
+  const sys = await startSystem({ name: 'fault-instance-lost', servers: 2, instances: 2, fleetProcesses: 2, capacity: 20, speed: 10, seed: 15, profile: SHORT_POLL_PROFILE })
   t.after(sys.close)
   const fleet = sys.fleet!
   // The second process dies: the harness's combined stats follow the first.
@@ -52,17 +54,19 @@ test('an instance killed mid-campaign has its attempts settled lost and retried 
   const exited = new Promise<string>((resolve) => victimChild.once('exit', (code, signal) => { resolve(signal ?? String(code)) }))
   victimChild.kill('SIGKILL')
   assert.equal(await exited, 'SIGKILL')
-  const openAtKill = await openOn(victim)
-  // Its call.step starts already sent when it died are still being written (the group commit):
-  // let them land, as the controller's heartbeat limit does, so the settling below sees them all.
-  let last = -1
+  // Its call.step starts and call.ends already sent when it died are still being written (the
+  // group commit): let them land, as the controller's heartbeat limit does, so that the attempts
+  // counted open and the calls settled below are the final ones.
+  let last = ''
   let stable = 0
   await waitFor(async () => {
     const { rows: [r] } = await sys.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM calls WHERE instance_id = $1 AND status = 'active'", [victim])
-    stable = r!.n === last ? stable + 1 : 0
-    last = r!.n
+    const now = `${r!.n}/${await openOn(victim)}`
+    stable = now === last ? stable + 1 : 0
+    last = now
     return stable >= 5
-  }, { timeoutMs: 10_000, intervalMs: 100, what: 'the dead instance\'s last call starts to be written' })
+  }, { timeoutMs: 10_000, intervalMs: 100, what: 'the dead instance\'s last call starts and ends to be written' })
+  const openAtKill = await openOn(victim)
 
   // The controller's path for a lost instance, taken by hand.
   const settledAt = new Date()
