@@ -12,7 +12,11 @@ import { createCampaign, getCampaign, listCampaigns, transition, updateCampaign 
 import { callEnded, callStarted, settleInstanceLost, type CallEnded, type CallEndResult, type CallStarted } from './outcomes.ts'
 import { CampaignQueues } from './queues.ts'
 import { campaignStats, exportCsv, type CampaignStats } from './stats.ts'
-import { createPlacement } from './placement.ts'
+import { createPlacement, type PlacementRules } from './placement.ts'
+import { cohortMs, contactsToDial, GAP_SHARE, WIND_DOWN_SEC, windingDown } from './wind-down.ts'
+
+// Instance states that take no new calls: the controller is draining it, or it is gone.
+const LEAVING = new Set(['draining', 'terminated', 'lost'])
 
 export interface DialerOptions {
   pool: pg.Pool
@@ -91,13 +95,20 @@ export function createDialer (opts: DialerOptions): Dialer {
   // the instance is served as it asks.
   const placementTimeoutMs = Math.min(500, opts.redisTimeoutMs ?? 2000)
   const pullSec = (opts.placementPullMs ?? 300) / 1000
-  const mayPlace = async (instanceId: string, free: number, list: RunningCampaign[]) => {
+  const cohortMsFor = (capacity: number, list: RunningCampaign[]) => cohortMs(capacity, list.reduce((s, c) => s + c.rateCps, 0))
+  const rulesFor = (capacity: number, list: RunningCampaign[]): PlacementRules => ({
+    cohortMs: cohortMsFor(capacity, list),
+    gapMax: Math.floor(capacity * GAP_SHARE),
+    tight: list.some((c) => c.windingDown === true),
+  })
+  const mayPlace = async (instanceId: string, free: number, capacity: number, list: RunningCampaign[]) => {
     if (!placement) return true
-    const batch = Math.ceil(list.reduce((s, c) => s + c.rateCps, 0) * pullSec)
+    const rate = list.reduce((s, c) => s + c.rateCps, 0)
+    const batch = Math.ceil(rate * pullSec)
     let timer: NodeJS.Timeout | undefined
     try {
       return await Promise.race([
-        placement.report(instanceId, free, Date.now(), batch),
+        placement.report(instanceId, free, Date.now(), batch, rulesFor(capacity, list)),
         new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, placementTimeoutMs) }),
       ])
     } catch (err) {
@@ -106,6 +117,12 @@ export function createDialer (opts: DialerOptions): Dialer {
     } finally {
       clearTimeout(timer)
     }
+  }
+  // An instance the controller is draining keeps asking until its next heartbeat tells it (up to
+  // a heartbeat interval): a call handed to it then would hold it up a whole call longer.
+  const instanceRow = async (instanceId: string): Promise<{ state: string, capacity: number } | undefined> => {
+    const { rows } = await opts.pool.query<{ state: string, capacity: number }>('SELECT state, capacity FROM instances WHERE id = $1', [instanceId])
+    return rows[0]
   }
   const ctx: DialerContext = {
     pool: opts.pool,
@@ -129,7 +146,13 @@ export function createDialer (opts: DialerOptions): Dialer {
   async function runningList (): Promise<RunningCampaign[]> {
     if (running && Date.now() - running.at < cacheMs) return running.list
     const r = await runningCampaigns(ctx.pool)
-    running = { at: Date.now(), list: r.campaigns.map((c) => ({ id: c.id, rateCps: r.rates.get(c.id)! })) }
+    const list = await Promise.all(r.campaigns.map(async (c) => {
+      const rateCps = r.rates.get(c.id)!
+      // Only placement needs to know (one bounded count per campaign, once per cacheMs).
+      const left = placement ? await contactsToDial(ctx.pool, c.id, WIND_DOWN_SEC, Math.ceil(rateCps * WIND_DOWN_SEC) + 1) : Infinity
+      return { id: c.id, rateCps, windingDown: windingDown(left, rateCps) }
+    }))
+    running = { at: Date.now(), list }
     return running.list
   }
 
@@ -171,11 +194,15 @@ export function createDialer (opts: DialerOptions): Dialer {
       if (closed || free <= 0) return []
       const list = await runningList()
       if (list.length === 0) return []
-      if (!await mayPlace(instanceId, free, list)) return []
+      const row = await instanceRow(instanceId)
+      if (row !== undefined && LEAVING.has(row.state)) return []
+      // Its capacity as its heartbeats say (unknown: what it asks for now).
+      const capacity = row?.capacity || free
+      if (!await mayPlace(instanceId, free, capacity, list)) return []
       rotate = (rotate + 1) % list.length
       const jobs = await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
       // Not waited for: a lost update only goes stale (freshMs) like a silent instance's.
-      if (placement && jobs.length > 0) placement.left(instanceId, free - jobs.length, Date.now()).catch(() => {})
+      if (placement && jobs.length > 0) placement.left(instanceId, free - jobs.length, Date.now(), cohortMsFor(capacity, list)).catch(() => {})
       return jobs
     },
     reapLeases: async (now) => await reapLeases(ctx, now ?? ctx.clock()),

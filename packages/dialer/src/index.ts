@@ -17,6 +17,7 @@ export type { ImportContactsOptions, ImportResult, ImportProgress, ImportDncOpti
 export { CampaignInputSchema, CampaignUpdateSchema, CAMPAIGN_STATUSES } from './campaign.ts'
 export type { Campaign, CampaignInput, CampaignUpdate, CampaignStatus } from './campaign.ts'
 export type { DialJob } from './leases.ts'
+export { cohortMs, GAP_SHARE, WIND_DOWN_SEC, windingDown } from './wind-down.ts'
 export type { CallStarted, CallEnded, CallEndResult } from './outcomes.ts'
 export type { CampaignStats } from './stats.ts'
 export type { TickResult, GlobalCaps } from './dispatcher.ts'

@@ -15,7 +15,12 @@ export interface DialJob {
   leaseSec: number
 }
 
-export interface RunningCampaign { id: string, rateCps: number }
+export interface RunningCampaign {
+  id: string
+  rateCps: number
+  /** In its last minutes of dialling (see wind-down.ts): placement offers no gaps. */
+  windingDown?: boolean
+}
 
 /**
  * Leases up to `free` calls to `instanceId`: pulls jobs round-robin from the running campaigns'
