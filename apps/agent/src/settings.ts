@@ -37,7 +37,7 @@ export const agentSettings = defineSettings({
   capacity: { env: 'FEDERATE_CAPACITY', schema: Type.Integer({ minimum: 0, maximum: 10000 }), default: 100, description: 'concurrent calls this instance may carry' },
   dialTemplate: { env: 'FEDERATE_DIAL_TEMPLATE', schema: Type.String({ pattern: '\\{to\\}' }), default: 'PJSIP/{to}@carrier', description: 'dial string for campaign calls; {to} is the contact\'s number' },
   heartbeatMs: { env: 'FEDERATE_HEARTBEAT_MS', schema: Ms(10), default: 5000, description: 'instance.heartbeat interval' },
-  drainHeartbeatMs: { env: 'FEDERATE_DRAIN_HEARTBEAT_MS', schema: Ms(10), default: 1000, description: 'instance.heartbeat interval while draining (the controller terminates the instance once one reports it empty)' },
+  drainHeartbeatMs: { env: 'FEDERATE_DRAIN_HEARTBEAT_MS', schema: Ms(10), default: 500, description: 'instance.heartbeat interval while draining (the controller terminates the instance once one reports it empty)' },
   dialerIntervalMs: { env: 'FEDERATE_DIALER_INTERVAL_MS', schema: Ms(10), default: 300, description: 'dialer.next polling interval while there is free capacity' },
   callTimeoutMs: { env: 'FEDERATE_CALL_TIMEOUT_MS', schema: Ms(), default: 2000, description: 'longest wait for an app server\'s answer' },
   connectTimeoutMs: { env: 'FEDERATE_CONNECT_TIMEOUT_MS', schema: Ms(), default: 500, description: 'longest wait for a TCP connection to an app server' },

@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { pino, type Logger } from 'pino'
 import { loadConfig } from '@federate/config'
-import { calls, instances, issueInstanceToken, revokeInstanceTokens, type Instance } from '@federate/db'
+import { calls, INSTANCE_EMPTY_CHANNEL, instances, issueInstanceToken, revokeInstanceTokens, type Instance } from '@federate/db'
 import { decide, initialPolicyState, newInstanceId, type Decision, type PolicyConfig, type PolicyState, type Provider, type ProviderInstance } from '@federate/scaler'
 import { recordDecision, type DecisionAction } from './decisions.ts'
 import { ControllerError } from './errors.ts'
 import { createLeaderElection } from './leader.ts'
-import { observeBootSec, observeCampaigns } from './observe.ts'
+import { observeBootSec, observeCampaigns, observeInstanceCalls, strandedChannels } from './observe.ts'
 import { controllerSettings, type ControllerConfig } from './settings.ts'
 
 // The reconcile loop, like a Kubernetes controller: observe (instances table, provider, heartbeats,
@@ -74,6 +74,7 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     max: cfg.max,
     callsPerInstance: cfg.callsPerInstance,
     headroom: cfg.headroom,
+    campaignHeadroom: cfg.campaignHeadroom,
     scaleInTolerance: cfg.scaleInTolerance,
     scaleInStabilisationSec: cfg.scaleInStabilisationSec,
     saturationGrowth: cfg.saturationGrowth,
@@ -95,6 +96,9 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
       lastRecorded = ''
       if (leader && timer) schedule(0)
     },
+    // A draining instance reported itself empty: terminate it now, not at the next pass.
+    channels: [INSTANCE_EMPTY_CHANNEL],
+    onNotification () { if (timer) schedule(0) },
   })
 
   const act = () => { if (!election.isLeader() || closed) throw new ControllerError('FED_CONTROLLER_NOT_LEADER') }
@@ -298,12 +302,18 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     const starting = current.filter((r) => STARTING.has(r.state))
     // The calls up, as PostgreSQL has them now; the heartbeats' sum is recorded beside it.
     const liveCalls = campaigns.inboundLiveCalls + campaigns.campaignLiveCalls
+    // Per instance (for stranded channels while campaigns dial, and for choosing whom to drain).
+    const perInstance = await observeInstanceCalls(pool)
+    const stranded = campaigns.windingDown && campaigns.demand.total > campaigns.demand.ending
+      ? strandedChannels(ready.map((r) => ({ id: r.id, capacity: r.capacity || cfg.callsPerInstance })), perInstance)
+      : 0
     const { decision, state } = decide(policy, policyState, {
       at: now2,
       liveCalls,
       campaignLiveCalls: campaigns.campaignLiveCalls,
       campaignDemand: campaigns.demand.total,
       campaignEnding: campaigns.demand.ending,
+      strandedChannels: stranded,
       ready: ready.length,
       starting: starting.length,
       draining: draining.length,
@@ -333,8 +343,13 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
       await step('launch', async () => { await launchRows(created, report, 'launched') })
     }
     if (decision.drain > 0) {
-      // The least loaded first (fewest calls to wait for), the newest among equals.
-      const candidates = ready.filter(ours).sort((a, b) => a.activeCalls - b.activeCalls || b.launchedAt.getTime() - a.launchedAt.getTime())
+      // The first to empty first: the oldest youngest call (none: at once), then the fewest
+      // calls, then the newest. Not simply the least loaded: in a campaign's decay, an instance
+      // that was just handed a few late calls holds them a whole hold time, while a fuller one
+      // whose calls all began a minute ago empties within seconds.
+      // Youngest calls within the same 5 s count as together (the least loaded of them first).
+      const empties = (r: Instance) => Math.floor((perInstance.get(r.id)?.youngestAt ?? -Infinity) / 5000)
+      const candidates = ready.filter(ours).sort((a, b) => empties(a) - empties(b) || a.activeCalls - b.activeCalls || b.launchedAt.getTime() - a.launchedAt.getTime())
       const deadline = new Date(now2 + cfg.drainDeadlineSec * 1000)
       for (const r of candidates.slice(0, decision.drain)) {
         act()
@@ -353,7 +368,7 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
         liveCalls,
         campaignDemand: campaigns.demand.total,
         instanceIds: ids,
-        details: { reportedCalls, ready: ready.length, starting: starting.length, draining: draining.length, recommended: decision.recommended, leadSec: Math.round(leadSec * 10) / 10, campaigns: campaigns.demand.byCampaign },
+        details: { reportedCalls, strandedChannels: stranded, ready: ready.length, starting: starting.length, draining: draining.length, recommended: decision.recommended, leadSec: Math.round(leadSec * 10) / 10, campaigns: campaigns.demand.byCampaign },
       })
     }
     if (decision.action !== 'hold') logger.info({ action: decision.action, desired: decision.desired, observed: decision.observed, reason: decision.reason }, 'scaling')

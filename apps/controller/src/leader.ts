@@ -19,6 +19,10 @@ export interface LeaderElectionOptions {
   logger?: Logger
   /** Called on every change. */
   onChange?: (leader: boolean) => void
+  /** Channels the leader LISTENs to on its lock connection (events that should not wait for a pass). */
+  channels?: readonly string[]
+  /** A notification on one of `channels`, while leading. */
+  onNotification?: (channel: string, payload: string) => void
 }
 
 export interface LeaderElection {
@@ -70,6 +74,7 @@ export function createLeaderElection (opts: LeaderElectionOptions): LeaderElecti
       drop(c, err)
     })
     c.on('end', () => drop(c, new Error('lock connection ended')))
+    c.on('notification', (n) => { if (leader && client === c) opts.onNotification?.(n.channel, n.payload ?? '') })
     client = c
     return c
   }
@@ -88,6 +93,8 @@ export function createLeaderElection (opts: LeaderElectionOptions): LeaderElecti
       const { rows } = await c.query<{ ok: boolean, pid: number }>(
         'SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok, pg_backend_pid() AS pid', [LOCK_CLASS, `federate:controller:${opts.cluster}`])
       pid = rows[0]!.pid
+      // Listening before leading: nothing announced after the lock was taken is missed.
+      if (rows[0]!.ok) for (const ch of opts.channels ?? []) await c.query(`LISTEN ${c.escapeIdentifier(ch)}`)
       set(rows[0]!.ok)
       return leader
     } catch (err) {

@@ -22,7 +22,8 @@ export const controllerSettings = defineSettings({
   min: { env: 'FEDERATE_SCALE_MIN', schema: Count(), default: 1, description: 'fewest instances, whatever the load' },
   max: { env: 'FEDERATE_SCALE_MAX', schema: Count(1), default: 40, description: 'most instances, whatever the load' },
   callsPerInstance: { env: 'FEDERATE_CALLS_PER_INSTANCE', schema: Count(1), default: 100, description: 'concurrent calls one instance carries' },
-  headroom: { env: 'FEDERATE_SCALE_HEADROOM', schema: Type.Number({ minimum: 0, maximum: 10 }), default: 0.1, description: 'spare capacity above the load (0.1: 10 %)' },
+  headroom: { env: 'FEDERATE_SCALE_HEADROOM', schema: Type.Number({ minimum: 0, maximum: 10 }), default: 0.1, description: 'spare capacity above the inbound load (0.1: 10 %)' },
+  campaignHeadroom: { env: 'FEDERATE_SCALE_CAMPAIGN_HEADROOM', schema: Type.Number({ minimum: 0, maximum: 10 }), default: 0, description: 'spare capacity above the calls of campaigns still dialling (0: none; their demand already looks one launch lead ahead, and a full fleet only slows the dialer)' },
   scaleInTolerance: { env: 'FEDERATE_SCALE_IN_TOLERANCE', schema: Type.Number({ minimum: 0, maximum: 10 }), default: 0.05, description: 'extra headroom a smaller fleet must keep before draining (dead band against flapping)' },
   scaleInStabilisationSec: { env: 'FEDERATE_SCALE_IN_STABILISATION_SEC', schema: Sec(), default: 180, description: 'seconds a lower load must last before instances are drained' },
   saturationGrowth: { env: 'FEDERATE_SCALE_SATURATION_GROWTH', schema: Type.Number({ minimum: 0, maximum: 10 }), default: 1, description: 'when every ready channel is busy and nothing is starting, grow by this fraction at least (1: double)' },
@@ -34,7 +35,7 @@ export const controllerSettings = defineSettings({
   maxLaunchAttempts: { env: 'FEDERATE_MAX_LAUNCH_ATTEMPTS', schema: Count(1, 100), default: 3, description: 'failed launches of one instance id before it is given up (and another id launched)' },
   drainDeadlineSec: { env: 'FEDERATE_DRAIN_DEADLINE_SEC', schema: Sec(0), default: 900, description: 'a draining instance is terminated after this even with calls up (the calls cut are reported)' },
   campaignHorizonSec: { env: 'FEDERATE_CAMPAIGN_HORIZON_SEC', schema: Sec(1, 3600), default: 300, description: 'campaign demand looks at contacts due within this many seconds' },
-  launchLeadSec: { env: 'FEDERATE_LAUNCH_LEAD_SEC', schema: Sec(0, 3600), default: 90, description: 'seconds a launch takes to become capacity, until the provider\'s own instances have been measured (median of the last 10); campaign demand looks this far ahead' },
+  launchLeadSec: { env: 'FEDERATE_LAUNCH_LEAD_SEC', schema: Sec(0, 3600), default: 90, description: 'seconds a launch takes to become capacity, until the provider\'s own instances have been measured (90th percentile of the last 20); campaign demand looks this far ahead' },
   campaignHoldSec: { env: 'FEDERATE_CAMPAIGN_HOLD_SEC', schema: Sec(1, 3600), default: 60, description: 'seconds an attempt holds a channel, until a campaign has its own history' },
   agentServers: {
     env: 'FEDERATE_AGENT_SERVERS',

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { calls, instances, issueInstanceToken, verifyInstanceToken } from '@federate/db'
+import { calls, INSTANCE_EMPTY_CHANNEL, instances, issueInstanceToken, verifyInstanceToken } from '@federate/db'
+import { waitFor } from '@federate/testkit'
 import { base, beat, controllerFor, decisions, migratedDatabase, rows, startCalls, testClock } from './helpers.ts'
 
 test('the controller scales out from the load the heartbeats report, counting instances still starting, and stores why', async (t) => {
@@ -52,6 +53,8 @@ test('scale-in drains the least loaded instances and terminates each once its ca
   const ids = (await rows(pool)).map((r) => r.id)
   const load = { [ids[0]!]: 40, [ids[1]!]: 10, [ids[2]!]: 20 }
   for (const id of ids) await beat(pool, id, { activeCalls: load[id] })
+  // Their calls began together: the least loaded go first.
+  await pool.query("UPDATE calls SET started_at = date_trunc('minute', now())")
 
   const { controller } = controllerFor(t, pool, { min: 1 }, { provider })
   assert.equal(await controller.elect(), true)
@@ -85,6 +88,30 @@ test('scale-in drains the least loaded instances and terminates each once its ca
   assert.equal(d.length, 2)
   assert.match(d[0]!.reason, /drained in \d+ s \(no calls, no pending uploads\): terminated/)
   assert.equal((await rows(pool)).find((x) => x.id === ids[1])!.end_reason, 'drained')
+})
+
+test('scale-in drains first the instances that will empty first: whose youngest call is oldest', async (t) => {
+  const { pool } = await migratedDatabase(t)
+  const { controller: first, provider } = controllerFor(t, pool, { min: 4 })
+  await first.elect()
+  await first.reconcileOnce()
+  await first.close()
+  const ids = (await rows(pool)).map((r) => r.id)
+  // 0: 60 calls, all a minute old; 1: 8 calls, one just begun (a late call); 2: 50 calls, 40 s
+  // old; 3: none yet. The load (118 calls) needs 2 instances: drain 2.
+  const load = [60, 8, 50, 0]
+  for (const [k, id] of ids.entries()) await beat(pool, id, { activeCalls: load[k] })
+  await pool.query("UPDATE calls SET started_at = now() - interval '60 seconds' WHERE instance_id = $1", [ids[0]])
+  await pool.query("UPDATE calls SET started_at = now() - interval '60 seconds' WHERE instance_id = $1", [ids[1]])
+  await pool.query('UPDATE calls SET started_at = now() WHERE call_id = $1', [`${ids[1]}-c0`])
+  await pool.query("UPDATE calls SET started_at = now() - interval '40 seconds' WHERE instance_id = $1", [ids[2]])
+
+  const { controller } = controllerFor(t, pool, { min: 1, headroom: 0, scaleInTolerance: 0 }, { provider })
+  assert.equal(await controller.elect(), true)
+  const r = await controller.reconcileOnce()
+  assert.equal(r.decision!.action, 'scale_in')
+  // The empty one, then the one whose calls are all a minute old; not the least loaded (1).
+  assert.deepEqual(r.drained, [ids[3], ids[0]])
 })
 
 test('a drain deadline terminates the instance anyway and reports the calls it cut', async (t) => {
@@ -213,11 +240,11 @@ test('a running campaign\'s demand scales the fleet out before its calls arrive,
   await controller.elect()
   const r = await controller.reconcileOnce()
   // No instance measured yet: the default lead (90 s + the period) sees 10 calls/s x 60 s = 600,
-  // capped at 500 concurrent: 550 with headroom: 6 instances.
+  // capped at 500 concurrent (no headroom on campaign calls by default): 5 instances.
   assert.equal(r.decision!.load, 500)
-  assert.equal(r.launched.length, 6)
+  assert.equal(r.launched.length, 5)
   const d = (await decisions(pool))[0]!
-  assert.equal(d.desired, 6)
+  assert.equal(d.desired, 5)
   const { rows: [row] } = await pool.query('SELECT campaign_demand, details FROM scaling_decisions LIMIT 1')
   assert.equal(row.campaign_demand, 500)
   assert.deepEqual(row.details.campaigns, [{ id: 'spring', demand: 500, limitedBy: 'cap' }])
@@ -238,4 +265,47 @@ test('a hand-installed instance that goes silent is marked lost and its calls se
   // Nothing more to do on the next pass; its next heartbeat resumes it.
   assert.deepEqual((await controller.reconcileOnce()).lost, [])
   assert.equal((await beat(pool, 'ast-hand-1')).state, 'ready')
+})
+
+test('a draining instance that reports itself empty is terminated at once, not at the next pass', async (t) => {
+  const { pool } = await migratedDatabase(t)
+  // Passes a minute apart: only the heartbeat's NOTIFY can explain a termination within seconds.
+  const { controller, provider } = controllerFor(t, pool, { min: 1, reconcilePeriodMs: 60_000 })
+  await controller.elect()
+  await controller.reconcileOnce()
+  const [one] = await rows(pool)
+  await beat(pool, one!.id, { activeCalls: 5 })
+  await instances.setState(pool, one!.id, 'draining', { drainDeadline: new Date(Date.now() + 600_000) })
+  controller.start()
+  await waitFor(() => controller.isLeader(), { what: 'the leader to listen' })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  // Still carrying calls: the heartbeat announces nothing, the instance stays.
+  await beat(pool, one!.id, { activeCalls: 2 })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.equal((await instances.get(pool, one!.id))!.state, 'draining')
+  // Empty: terminated within moments, as the app server stores the heartbeat.
+  const at = Date.now()
+  await beat(pool, one!.id, { activeCalls: 0 })
+  await waitFor(async () => (await instances.get(pool, one!.id))!.state === 'terminated', { timeoutMs: 5000, what: 'the termination' })
+  assert.ok(Date.now() - at < 3000, `took ${Date.now() - at} ms`)
+  assert.equal(provider.all().find((i) => i.id === one!.id)!.state, 'terminated')
+  // Announced by the heartbeat statement itself, to any listener.
+  const listener = await pool.connect()
+  try {
+    const heard: string[] = []
+    listener.on('notification', (n) => { heard.push(`${n.channel}:${n.payload ?? ''}`) })
+    await listener.query(`LISTEN ${INSTANCE_EMPTY_CHANNEL}`)
+    const report = async (activeCalls: number, pendingUploads = 0) => await instances.heartbeat(pool, { instanceId: 'hand-1', activeCalls, pendingUploads, capacity: 100, manifestVersion: 0, agentVersion: 'test' })
+    await report(0)
+    await instances.setState(pool, 'hand-1', 'draining')
+    await report(1)
+    await report(0, 1)
+    await report(0)
+    await waitFor(() => heard.length > 0, { what: 'the notification' })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.deepEqual(heard, [`${INSTANCE_EMPTY_CHANNEL}:hand-1`], 'ready, or with calls or uploads: silent')
+  } finally {
+    await listener.query('UNLISTEN *').catch(() => {})
+    listener.release()
+  }
 })

@@ -18,7 +18,7 @@ export type { Flow, FlowVersion } from './flows.ts'
 export type { Route, NumberBinding } from './numbers.ts'
 export type { Call, CallStart, CallEnd, CallDirection, CallStatus } from './calls.ts'
 export type { CallResult } from './results.ts'
-export { INSTANCE_STATES, INSTANCE_TRANSITIONS } from './instances.ts'
+export { INSTANCE_EMPTY_CHANNEL, INSTANCE_STATES, INSTANCE_TRANSITIONS } from './instances.ts'
 export type { Instance, InstanceState, NewInstance, Heartbeat } from './instances.ts'
 
 export { issueInstanceToken, verifyInstanceToken, revokeInstanceTokens } from './instance-tokens.ts'

@@ -123,10 +123,18 @@ export interface Heartbeat {
 }
 
 /**
+ * The notification channel on which a draining instance's report of no calls and no pending
+ * uploads is announced (payload: its id), so the controller terminates it at once rather than
+ * at its next pass: an empty instance left running is paid for.
+ */
+export const INSTANCE_EMPTY_CHANNEL = 'federate_instance_empty'
+
+/**
  * Stores an instance's report. Creates the row if the instance is unknown (provider `unknown`).
  * An instance still coming up (pending, booting, syncing) or one marked lost moves to `ready`
  * or `syncing` by the report's `ready` flag; ready, draining and terminated ones keep their state
- * (the caller tells a terminated or draining instance what to do from the returned row).
+ * (the caller tells a terminated or draining instance what to do from the returned row). A draining
+ * instance that reports itself empty is announced on INSTANCE_EMPTY_CHANNEL when the report commits.
  */
 export async function heartbeat (db: Queryable, h: Heartbeat): Promise<Instance> {
   checkId(h?.instanceId, 'instanceId')
@@ -137,7 +145,8 @@ export async function heartbeat (db: Queryable, h: Heartbeat): Promise<Instance>
   if (typeof h.agentVersion !== 'string' || h.agentVersion.length > 64) throw new DbError('FED_DB_INVALID_INPUT', 'agentVersion must be a string of at most 64 characters')
   const reported: InstanceState = h.ready === false ? 'syncing' : 'ready'
   const { rows } = await db.query<InstanceRow>(
-    `INSERT INTO instances (id, state, capacity, active_calls, pending_uploads, manifest_version, agent_version, addr,
+    `WITH up AS (
+     INSERT INTO instances (id, state, capacity, active_calls, pending_uploads, manifest_version, agent_version, addr,
                             last_heartbeat_at, ready_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), CASE WHEN $2 = 'ready' THEN now() END)
      ON CONFLICT (id) DO UPDATE SET
@@ -151,8 +160,11 @@ export async function heartbeat (db: Queryable, h: Heartbeat): Promise<Instance>
        state = CASE WHEN instances.state IN ('pending', 'booting', 'syncing', 'lost') THEN EXCLUDED.state ELSE instances.state END,
        ready_at = CASE WHEN instances.state IN ('pending', 'booting', 'syncing', 'lost') AND EXCLUDED.state = 'ready'
                        THEN COALESCE(instances.ready_at, now()) ELSE instances.ready_at END
-     RETURNING *`,
-    [h.instanceId, reported, h.capacity, h.activeCalls, h.pendingUploads ?? 0, h.manifestVersion, h.agentVersion, h.addr ?? null])
+     RETURNING *)
+     SELECT up.*, CASE WHEN up.state = 'draining' AND up.active_calls = 0 AND up.pending_uploads = 0
+                       THEN pg_notify($9, up.id) END AS notified
+     FROM up`,
+    [h.instanceId, reported, h.capacity, h.activeCalls, h.pendingUploads ?? 0, h.manifestVersion, h.agentVersion, h.addr ?? null, INSTANCE_EMPTY_CHANNEL])
   return toInstance(rows[0]!)
 }
 

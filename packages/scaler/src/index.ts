@@ -1,7 +1,7 @@
 export { ScalerError, ScalerErrorCodes } from './errors.ts'
 export type { ScalerErrorCode } from './errors.ts'
 export { decide, initialPolicyState, checkPolicyConfig, loadOf, instancesFor } from './policy.ts'
-export type { PolicyConfig, Observation, PolicyState, Decision, ScalingAction, ReasonCode } from './policy.ts'
+export type { PolicyConfig, Observation, PolicyState, Decision, ScalingAction, ReasonCode, LoadMix } from './policy.ts'
 export { campaignDemand } from './demand.ts'
 export type { CampaignLoad, DemandOptions, Demand } from './demand.ts'
 export { simulate } from './simulate.ts'

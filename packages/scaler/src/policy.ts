@@ -9,11 +9,14 @@ import { ScalerError } from './errors.ts'
 // - campaign calls: their demand is already a forecast (rate, contacts left, hold time; see
 //   demand.ts), so it counts as it is now. When a campaign runs out of contacts its calls only
 //   end, and the instances they free are drained as they empty, not a window later.
-// The scale-in tolerance (a dead band) and the headroom still apply to both, but not to the calls
-// of campaigns with nothing left to dial: those only end, so there is no noise to damp and no
-// arrival to make room for. And saturation growth is for inbound calls: an inbound call that finds
-// every channel busy is refused, while campaign calls are placed only into free channels (a full
-// fleet slows the dialer and refuses nothing).
+// The headroom is for inbound calls: they arrive unannounced and one that finds every channel busy
+// is refused. Campaign calls are placed only into free channels (a full fleet slows the dialer and
+// refuses nothing) and their demand already looks one launch lead ahead, so they get their own
+// headroom, none by default. Channels stranded on instances filled a while ago (their unanswered
+// calls' channels, which the dialer leaves alone while it fills fresh instances) count as load
+// while a campaign dials. The scale-in tolerance (a dead band) applies to both, but not to the
+// calls of campaigns with nothing left to dial: those only end, so there is no noise to damp and
+// no arrival to make room for. And saturation growth is for inbound calls only.
 
 export interface PolicyConfig {
   /** Fewest instances, whatever the load. */
@@ -22,8 +25,10 @@ export interface PolicyConfig {
   max: number
   /** Concurrent calls one instance carries (~100 on the reference machine). */
   callsPerInstance: number
-  /** Spare capacity above the load, as a fraction (0.1: 10 % more channels than calls). */
+  /** Spare capacity above the inbound load, as a fraction (0.1: 10 % more channels than calls). */
   headroom: number
+  /** Spare capacity above the calls of campaigns still dialling (default 0: the demand already looks ahead). */
+  campaignHeadroom?: number
   /** Seconds a lower need must last before instances are drained. */
   scaleInStabilisationSec: number
   /**
@@ -52,6 +57,12 @@ export interface Observation {
   campaignDemand?: number
   /** Of the campaign demand, calls of campaigns with nothing left to dial: they only end. */
   campaignEnding?: number
+  /**
+   * Free channels the dialer should not need: the few left on instances that were filled a while
+   * ago (unanswered calls). Placing a call there holds the instance up to a call longer, so while a
+   * campaign dials they count as busy, and a fresh instance is launched for its calls instead.
+   */
+  strandedChannels?: number
   /** Instances serving (ready). */
   ready: number
   /** Instances launched and not ready yet (pending, booting, syncing): they count as capacity. */
@@ -115,6 +126,7 @@ export function checkPolicyConfig (c: PolicyConfig): PolicyConfig {
   if (c.max < c.min) bad(`max (${c.max}) is below min (${c.min})`)
   if (!isCount(c.callsPerInstance) || c.callsPerInstance < 1) bad(`callsPerInstance must be an integer >= 1, got ${JSON.stringify(c.callsPerInstance)}`)
   if (!isAmount(c.headroom) || c.headroom > 10) bad(`headroom must be a fraction from 0 to 10, got ${JSON.stringify(c.headroom)}`)
+  if (c.campaignHeadroom !== undefined && (!isAmount(c.campaignHeadroom) || c.campaignHeadroom > 10)) bad(`campaignHeadroom must be a fraction from 0 to 10, got ${JSON.stringify(c.campaignHeadroom)}`)
   if (!isAmount(c.scaleInStabilisationSec)) bad(`scaleInStabilisationSec must be >= 0, got ${JSON.stringify(c.scaleInStabilisationSec)}`)
   if (c.scaleInTolerance !== undefined && (!isAmount(c.scaleInTolerance) || c.scaleInTolerance > 10)) bad(`scaleInTolerance must be a fraction from 0 to 10, got ${JSON.stringify(c.scaleInTolerance)}`)
   if (c.saturationGrowth !== undefined && (!isAmount(c.saturationGrowth) || c.saturationGrowth > 10)) bad(`saturationGrowth must be a fraction from 0 to 10, got ${JSON.stringify(c.saturationGrowth)}`)
@@ -129,7 +141,7 @@ function checkObservation (o: Observation): void {
   for (const k of ['liveCalls', 'ready', 'starting', 'draining'] as const) {
     if (!isCount(o[k])) bad(`${k} must be an integer >= 0, got ${JSON.stringify(o[k])}`)
   }
-  for (const k of ['campaignLiveCalls', 'campaignDemand'] as const) {
+  for (const k of ['campaignLiveCalls', 'campaignDemand', 'campaignEnding', 'strandedChannels'] as const) {
     if (o[k] !== undefined && !isAmount(o[k])) bad(`${k} must be a number >= 0, got ${JSON.stringify(o[k])}`)
   }
 }
@@ -147,13 +159,22 @@ export function loadOf (o: Pick<Observation, 'liveCalls' | 'campaignLiveCalls' |
   return inbound + campaign
 }
 
-/**
- * Instances a load needs with headroom (and `extra`, the scale-in tolerance), before min and max;
- * `ending` calls (campaigns with nothing left to dial) are counted as they are.
- */
-export function instancesFor (load: number, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom'>, ending = 0, extra = 0): number {
+/** Channels asked for, by kind. */
+export interface LoadMix {
+  /** Calls nobody forecasts: the headroom applies. */
+  inbound: number
+  /** Calls of campaigns still dialling (up or forecast): the campaign headroom applies. */
+  dialling?: number
+  /** Calls of campaigns with nothing left to dial, and stranded channels: counted as they are. */
+  ending?: number
+  stranded?: number
+}
+
+/** Instances a load needs with its headrooms (and `extra`, the scale-in tolerance), before min and max. */
+export function instancesFor (mix: LoadMix, c: Pick<PolicyConfig, 'callsPerInstance' | 'headroom' | 'campaignHeadroom'>, extra = 0): number {
+  const channels = mix.inbound * (1 + c.headroom + extra) + (mix.dialling ?? 0) * (1 + (c.campaignHeadroom ?? 0) + extra) + (mix.ending ?? 0) + (mix.stranded ?? 0)
   // The epsilon keeps 300 * 1.1 / 110 from becoming 3.0000000000000004 -> 4.
-  return Math.max(0, Math.ceil((load * (1 + c.headroom + extra) + ending) / c.callsPerInstance - 1e-9))
+  return Math.max(0, Math.ceil(channels / c.callsPerInstance - 1e-9))
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
@@ -173,13 +194,15 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
   // Inbound calls may have been refused only when some are up; a fleet full of campaign calls just
   // makes the dialer wait for channels.
   const saturated = growth > 0 && inbound > 0 && o.ready > 0 && o.starting === 0 && o.liveCalls >= o.ready * config.callsPerInstance
-  const byLoad = instancesFor(inbound + dialling, config, ending)
+  // Stranded channels matter only while a campaign places calls.
+  const stranded = dialling > 0 ? Math.floor(o.strandedChannels ?? 0) : 0
+  const byLoad = instancesFor({ inbound, dialling, ending, stranded }, config)
   const grown = saturated ? Math.ceil(o.ready * (1 + growth) - 1e-9) : 0
   const needed = Math.max(byLoad, grown)
   const clamp = (n: number) => Math.min(config.max, Math.max(config.min, n))
   const recommended = clamp(needed)
   // What the fleet may shrink to, given an inbound load: the need with the scale-in tolerance on top.
-  const keepFor = (h: { inbound: number, saturated: number }) => Math.max(recommended, h.saturated, clamp(instancesFor(h.inbound + dialling, config, ending, config.scaleInTolerance ?? 0.05)))
+  const keepFor = (h: { inbound: number, saturated: number }) => Math.max(recommended, h.saturated, clamp(instancesFor({ inbound: h.inbound, dialling, ending, stranded }, config, config.scaleInTolerance ?? 0.05)))
   const entry = { at: o.at, inbound, saturated: grown > byLoad ? recommended : 0 }
   const keep = keepFor(entry)
   // A clock that went backwards restarts the window rather than trusting stale entries.
@@ -192,7 +215,13 @@ export function decide (config: PolicyConfig, state: PolicyState, o: Observation
   const base = { at: o.at, load, recommended, observed, launch: 0, undrain: 0, drain: 0 }
   const fleet = `${o.ready} ready + ${o.starting} starting${o.draining ? ` (${o.draining} draining)` : ''}`
   const loadText = `load ${load} calls${campaign ? ` (${campaign} campaign${ending ? `, ${ending} of them ending` : ''})` : ''}`
-  const need = `${loadText}${config.headroom && load > ending ? ` +${Math.round(config.headroom * 100)}% headroom${ending ? ' on the rest' : ''}` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
+  const pct = (x: number) => `${Math.round(x * 100)}%`
+  const spare = [
+    config.headroom && inbound ? `+${pct(config.headroom)} headroom${campaign ? ' on inbound' : ''}` : '',
+    config.campaignHeadroom && dialling ? `+${pct(config.campaignHeadroom)} on campaign calls${ending ? ' still dialling' : ''}` : '',
+    stranded ? `+${stranded} stranded channels` : '',
+  ].filter(Boolean).join(' ')
+  const need = `${loadText}${spare ? ` ${spare}` : ''} needs ${plural(byLoad, 'instance')} of ${config.callsPerInstance}`
 
   if (recommended > observed) {
     const missing = recommended - observed

@@ -87,7 +87,8 @@ test('draining instances are put back into service before new ones are launched'
 test('campaign demand scales out before its calls arrive, without counting its live calls twice', () => {
   const a = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 100, ready: 2, campaignDemand: 1900 })).decision
   assert.equal(a.load, 2000)
-  assert.equal(a.desired, 22)
+  // 100 inbound with 10 % headroom, 1,900 campaign calls as forecast: 2,010 channels.
+  assert.equal(a.desired, 21)
   // 600 of the 700 live calls are the campaign's; it will hold 1900: 100 + 1900.
   const b = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 700, campaignLiveCalls: 600, campaignDemand: 1900, ready: 8 })).decision
   assert.equal(b.load, 2000)
@@ -259,8 +260,8 @@ test('inbound calls keep the stabilisation window even with a campaign beside th
   ]
   const { decisions } = run(config, obs)
   assert.deepEqual(decisions.map((d) => d.code), ['steady', 'stabilising', 'stabilising', 'load_down'])
-  // 1,000 campaign calls still dialling, with the 10% headroom and the 5% tolerance: 12 instances.
-  assert.equal(decisions[3]!.desired, 12)
+  // 1,000 campaign calls still dialling (no headroom of their own) and the 5% tolerance: 11 instances.
+  assert.equal(decisions[3]!.desired, 11)
 })
 
 test('calls of campaigns with nothing left to dial get no headroom; a fleet full of campaign calls does not double', () => {
@@ -268,10 +269,15 @@ test('calls of campaigns with nothing left to dial get no headroom; a fleet full
   assert.equal(ending.recommended, 10)
   assert.equal(ending.action, 'hold')
   assert.match(ending.reason, /load 1000 calls \(1000 campaign, 1000 of them ending\) needs 10 instances/)
-  // Still dialling: headroom for what it dials next, but a full fleet only slows the dialer: no doubling.
+  // Still dialling: a full fleet only slows the dialer: no doubling, and no headroom unless asked
+  // (the demand already looks one launch lead ahead).
   const dialling = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 1000, campaignDemand: 1000, ready: 10 })).decision
-  assert.equal(dialling.code, 'load_up')
-  assert.equal(dialling.desired, 11)
+  assert.equal(dialling.code, 'steady')
+  assert.equal(dialling.desired, 10)
+  const spare = decide({ ...config, campaignHeadroom: 0.1 }, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 1000, campaignDemand: 1000, ready: 10 })).decision
+  assert.equal(spare.code, 'load_up')
+  assert.equal(spare.desired, 11)
+  assert.match(spare.reason, /load 1000 calls \(1000 campaign\) \+10% on campaign calls needs 11 instances/)
   // The same fleet full of inbound calls: some may have been refused, so it grows.
   const inboundOnly = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, ready: 10 })).decision
   assert.equal(inboundOnly.code, 'saturated')
@@ -279,5 +285,22 @@ test('calls of campaigns with nothing left to dial get no headroom; a fleet full
   // Mixed: headroom on the 500 inbound calls, not on the 500 ending ones: 550 + 500 -> 11.
   const mixed = decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, campaignLiveCalls: 500, campaignDemand: 500, campaignEnding: 500, ready: 12 })).decision
   assert.equal(mixed.recommended, 11)
-  assert.match(mixed.reason, /load 1000 calls \(500 campaign, 500 of them ending\) \+10% headroom on the rest needs 11 instances/)
+  assert.match(mixed.reason, /load 1000 calls \(500 campaign, 500 of them ending\) \+10% headroom on inbound needs 11 instances/)
+})
+
+test('stranded channels count as busy while a campaign dials, and only then', () => {
+  // 1,880 campaign calls up on 20 instances of 100, 120 of their channels freed by unanswered calls
+  // on instances filled a while ago, 150 calls forecast within the lead: 2,030 + 120 -> 22.
+  const o = fleet({ at: 0, liveCalls: 1880, campaignLiveCalls: 1880, campaignDemand: 2030, strandedChannels: 120, ready: 20 })
+  const d = decide(config, initialPolicyState(), o).decision
+  assert.equal(d.desired, 22)
+  assert.match(d.reason, /load 2030 calls \(2030 campaign\) \+120 stranded channels needs 22 instances/)
+  // Without them, the gaps look like room for the forecast: 21.
+  assert.equal(decide(config, initialPolicyState(), { ...o, strandedChannels: 0 }).decision.desired, 21)
+  // Nothing left to dial: no call will be placed, the stranded channels are just free.
+  const ending = decide(config, initialPolicyState(), { ...o, campaignDemand: 1880, campaignEnding: 1880 }).decision
+  assert.equal(ending.recommended, 19)
+  // Inbound only: inbound calls are routed by the instances, any free channel serves.
+  assert.equal(decide(config, initialPolicyState(), fleet({ at: 0, liveCalls: 1000, strandedChannels: 120, ready: 11 })).decision.recommended, 11)
+  assert.throws(() => decide(config, initialPolicyState(), { ...o, strandedChannels: -1 }), /strandedChannels/)
 })
