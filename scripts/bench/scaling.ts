@@ -5,8 +5,9 @@
 // campaign dials callees who hold ~65 s (a flow that waits), long enough for ~3,000 concurrent
 // calls within this machine's ~50 calls/s, then runs out of contacts; the fleet goes from min to
 // what the load needs and back. Measured from the database afterwards: calls cut by scale-in
-// (must be 0), instance-seconds against the ideal fleet, a reason on every decision, the peak
-// fleet and how long scaling out took.
+// (must be 0), instance-seconds against the ideal fleet (by answered calls and by channels in
+// use), how soon an empty instance was terminated, a reason on every decision, the peak fleet and
+// how long scaling out took.
 //
 // Env: BENCH_RATE (50 cps), BENCH_DIAL_SECONDS (70: contacts = rate x seconds), BENCH_HOLD_SEC
 // (65: the flow's wait), BENCH_ANSWER (0.94: share of callees who answer), BENCH_CAPACITY (100),
@@ -314,11 +315,20 @@ try {
   const leased = await q<{ s: number, n: number }>(`
     SELECT floor(extract(epoch FROM leased_at - $2::timestamptz))::int AS s, count(*)::int AS n FROM attempts
     WHERE campaign_id = $1 AND outcome IS DISTINCT FROM 'expired' GROUP BY 1 ORDER BY 1`, [campaignId, from])
+  // Channels in use at each second: every attempt from its lease (the instance dials at once) to
+  // its end, ringing and unanswered ones too. An instance's capacity is channels, so this is the
+  // load it carries; the calls table above counts only answered calls, from their answer.
+  const chan = await q<{ s: number, n: number }>(`
+    SELECT (g.i - 1)::int AS s, (SELECT count(*) FROM attempts a WHERE a.campaign_id = $1 AND a.outcome IS DISTINCT FROM 'expired'
+      AND a.leased_at <= g.at AND coalesce(a.ended_at, 'infinity') > g.at)::int AS n
+    FROM generate_series($2::timestamptz, $2::timestamptz + make_interval(secs => $3), interval '1 second') WITH ORDINALITY AS g(at, i)`, [campaignId, from, seconds - 1])
   const concurrency = conc.map((r) => r.n)
+  const channels = chan.map((r) => r.n)
   const peakCalls = Math.max(0, ...concurrency)
   const peakCallsAt = concurrency.indexOf(peakCalls)
   const idealSec = concurrency.reduce((a, n) => a + Math.ceil(n / CAPACITY), 0)
   const idealMinSec = concurrency.reduce((a, n) => a + Math.max(MIN, Math.ceil(n / CAPACITY)), 0)
+  const idealChannelSec = channels.reduce((a, n) => a + Math.ceil(n / CAPACITY), 0)
 
   // Instance lifetimes, clipped to the campaign's window.
   const inst = await q<{ id: string, launched_at: Date, ready_at: Date | null, drain_started_at: Date | null, terminated_at: Date | null, lost_at: Date | null, end_reason: string | null, calls_cut: number, state: string }>(
@@ -400,11 +410,23 @@ try {
   const machineBusy = cpu1.total > cpu0.total ? round(((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)) * 100, 0) : Number.NaN
   const peakRss = Math.max(0, ...samples.map((s) => s.rssMb))
 
+  // Drained instances: from the end of their last call to their termination (reacting to empty).
+  const lags = (await q<{ lag: number }>(`
+    SELECT extract(epoch FROM i.terminated_at - x.last_end)::float8 AS lag FROM instances i
+    CROSS JOIN LATERAL (SELECT greatest((SELECT max(ended_at) FROM attempts WHERE instance_id = i.id), (SELECT max(ended_at) FROM calls WHERE instance_id = i.id)) AS last_end) x
+    WHERE i.end_reason = 'drained' AND i.terminated_at >= $1 AND x.last_end IS NOT NULL`, [from])).map((r) => r.lag)
+
   // Per instance, its answered calls leased in each 5 s of the run: where placement put them.
   const placed = await q<{ instance_id: string, b: number, n: number }>(`
     SELECT instance_id, floor(extract(epoch FROM leased_at - $2::timestamptz) / 5)::int AS b, count(*)::int AS n
     FROM attempts WHERE campaign_id = $1 AND outcome = 'answered' GROUP BY 1, 2 ORDER BY 1, 2`, [campaignId, new Date(t0)])
-  writeFileSync(join(sys.runDir, 'scaling.json'), JSON.stringify({ samples, concurrency, leased, decisions, instances: inst, placed }, null, 1))
+  // And the spread of each instance's leases (every attempt), in seconds from the start.
+  const leases = await q<{ instance_id: string, n: number, min: number, p10: number, p50: number, p90: number, max: number }>(`
+    SELECT instance_id, count(*)::int AS n, min(s)::float8 AS min, percentile_cont(0.1) WITHIN GROUP (ORDER BY s)::float8 AS p10,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float8 AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s)::float8 AS p90, max(s)::float8 AS max
+    FROM (SELECT instance_id, extract(epoch FROM leased_at - $2::timestamptz) AS s FROM attempts WHERE campaign_id = $1 AND outcome IS DISTINCT FROM 'expired') x
+    GROUP BY 1 ORDER BY 2`, [campaignId, new Date(t0)])
+  writeFileSync(join(sys.runDir, 'scaling.json'), JSON.stringify({ t0, samples, concurrency, channels, leased, decisions, instances: inst, placed, leases }, null, 1))
 
   // The timeline every 10 s: calls, ideal and actual fleet.
   console.log('\ntimeline (every 10 s from the campaign start):')
@@ -450,6 +472,8 @@ try {
     { measure: 'instances launched / drained and terminated', value: `${launchedDuring} / ${drained}` },
     { measure: 'peak instances (live / ready)', value: `${peakInstances} / ${peakReady} (the peak load needs ${peakNeed}; max ${MAX})` },
     { measure: 'instance-seconds: actual / ideal', value: `${Math.round(actualSec)} / ${idealSec} = ${round(actualSec / Math.max(1, idealSec), 2)}x (ideal with min ${MIN}: ${idealMinSec}, ${round(actualSec / Math.max(1, idealMinSec), 2)}x)` },
+    { measure: 'instance-seconds / ideal by channels in use (every attempt from lease to end, ringing and unanswered too)', value: `${Math.round(actualSec)} / ${idealChannelSec} = ${round(actualSec / Math.max(1, idealChannelSec), 2)}x (peak ${Math.max(0, ...channels)} channels)` },
+    { measure: 'drained instances: last call ended -> terminated (median / p90 / max)', value: lags.length ? `${round(pctl(lags, 50))} / ${round(pctl(lags, 90))} / ${round(Math.max(...lags))} s` : '-' },
     { measure: 'instance-seconds by phase: boot / ramp to peak / decay (actual / ideal)', value: phases.map((p) => Number.isNaN(p.from) ? '-' : `${p.from}-${p.to} s: ${p.actual} / ${p.ideal}`).join('; ') },
     { measure: 'first scale-out', value: firstOut ? `${round(firstOutSec)} s after the start, ${firstOut.observed} -> ${firstOut.desired} (${firstOut.code}: load ${firstOut.load}, ${firstOut.live_calls} live)` : 'none' },
     { measure: 'first scale-out decision -> its fleet ready', value: `${round(toTargetSec, 0)} s (${outTarget} ready)` },
@@ -467,7 +491,7 @@ try {
   if (warnings.length > 0) console.log(`\ninstances' logs, most frequent warnings/errors: ${warnings.join(' | ')}`)
   const ok = callsCut === 0 && decisionsCut === 0 && drainLost!.n === 0 && allDecisions.unexplained === 0
   console.log(`\nsummary: peak ${peakCalls} concurrent calls; fleet ${MIN} -> ${peakInstances} -> ${backAtMin === undefined ? '?' : MIN} instances; ` +
-    `calls cut by scale-in ${callsCut}, attempts lost on drained instances ${drainLost!.n} (lost in all ${drops!.lost_attempts}, ${lostInstances} instances lost); instance-seconds ${Math.round(actualSec)} vs ideal ${idealSec} (${round(actualSec / Math.max(1, idealSec), 2)}x); ` +
+    `calls cut by scale-in ${callsCut}, attempts lost on drained instances ${drainLost!.n} (lost in all ${drops!.lost_attempts}, ${lostInstances} instances lost); instance-seconds ${Math.round(actualSec)} vs ideal ${idealSec} by answered calls (${round(actualSec / Math.max(1, idealSec), 2)}x), ${idealChannelSec} by channels in use (${round(actualSec / Math.max(1, idealChannelSec), 2)}x); ` +
     `${decisions.length} decisions, ${allDecisions.unexplained} without a reason; scale-out decision -> fleet ready ${round(toTargetSec, 0)} s, ` +
     `instance boot median ${round(pctl(bootSec, 50))} s; ${((Date.now() - started) / 1000).toFixed(0)} s in all; ${ok ? 'OK' : 'FAILED'}; data in ${join(sys.runDir, 'scaling.json')}`)
   // The same figures for programs (the scenario test reads them): BENCH_SUMMARY_FILE, else the run folder.
@@ -481,6 +505,10 @@ try {
     instanceSeconds: Math.round(actualSec),
     idealInstanceSeconds: idealSec,
     ratio: round(actualSec / Math.max(1, idealSec), 3),
+    idealChannelInstanceSeconds: idealChannelSec,
+    channelRatio: round(actualSec / Math.max(1, idealChannelSec), 3),
+    peakChannels: Math.max(0, ...channels),
+    terminateLagSec: lags.length ? { median: pctl(lags, 50), p90: pctl(lags, 90) } : null,
     callsCut,
     decisionsCallsCut: decisionsCut,
     drainedAttemptsLost: drainLost!.n,

@@ -80,9 +80,10 @@ test('a campaign grows the local fleet from min to its peak and back, cutting no
   assert.equal(s.launched, s.drainedAndTerminated, 'every instance launched was drained and terminated')
   assert.ok((s.decisionCodes['scale_out/load_up'] ?? 0) > 0 && (s.decisionCodes['scale_in/load_down'] ?? 0) > 0, JSON.stringify(s.decisionCodes))
   assert.equal(s.decisionsWithoutReason, 0)
-  // The cost against the integral of ceil(load / capacity): 1.59x measured on an idle machine (at
-  // this small scale the lead, the headroom and rounding up weigh more than at 3,000 calls, where
-  // it is 1.37x); the bound leaves room for a busy CI machine, while a fleet launched for the
-  // steady state at once (15 instances from the first second, ~2.6x by the same integral) fails.
+  // The cost against the integral of ceil(load / capacity): 1.44x measured on an idle machine
+  // (1.32x against channels in use; at this small scale filling and emptying each instance and
+  // rounding up weigh more than at 3,000 calls, where it is 1.29x); the bound leaves room for a
+  // busy CI machine, while a fleet launched for the steady state at once (15 instances from the
+  // first second, ~2.6x by the same integral) fails.
   assert.ok(s.ratio <= 2, `instance-seconds ${s.instanceSeconds} vs ideal ${s.idealInstanceSeconds} (${s.ratio}x)${context}`)
 })
