@@ -8,7 +8,7 @@ import { decide, initialPolicyState, newInstanceId, type Decision, type PolicyCo
 import { recordDecision, type DecisionAction } from './decisions.ts'
 import { ControllerError } from './errors.ts'
 import { createLeaderElection } from './leader.ts'
-import { observeBootSec, observeCampaigns, observeInstanceCalls, strandedChannels } from './observe.ts'
+import { observeBootSec, observeCampaigns, observeInstanceCalls, strandedChannels, type InstanceCalls } from './observe.ts'
 import { controllerSettings, type ControllerConfig } from './settings.ts'
 
 // The reconcile loop, like a Kubernetes controller: observe (instances table, provider, heartbeats,
@@ -302,10 +302,12 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
     const starting = current.filter((r) => STARTING.has(r.state))
     // The calls up, as PostgreSQL has them now; the heartbeats' sum is recorded beside it.
     const liveCalls = campaigns.inboundLiveCalls + campaigns.campaignLiveCalls
-    // Per instance (for stranded channels while campaigns dial, and for choosing whom to drain).
-    const perInstance = await observeInstanceCalls(pool)
+    // Per instance calls, read only when needed: stranded channels while a campaign winds down and
+    // still dials, and choosing whom to drain.
+    let perInstance: Map<string, InstanceCalls> | undefined
+    const instanceCalls = async () => (perInstance ??= await observeInstanceCalls(pool))
     const stranded = campaigns.windingDown && campaigns.demand.total > campaigns.demand.ending
-      ? strandedChannels(ready.map((r) => ({ id: r.id, capacity: r.capacity || cfg.callsPerInstance })), perInstance)
+      ? strandedChannels(ready.map((r) => ({ id: r.id, capacity: r.capacity || cfg.callsPerInstance })), await instanceCalls())
       : 0
     const { decision, state } = decide(policy, policyState, {
       at: now2,
@@ -348,7 +350,8 @@ export function createController (config: Partial<ControllerConfig>, deps: Contr
       // that was just handed a few late calls holds them a whole hold time, while a fuller one
       // whose calls all began a minute ago empties within seconds.
       // Youngest calls within the same 5 s count as together (the least loaded of them first).
-      const empties = (r: Instance) => Math.floor((perInstance.get(r.id)?.youngestAt ?? -Infinity) / 5000)
+      const calls = await instanceCalls()
+      const empties = (r: Instance) => Math.floor((calls.get(r.id)?.youngestAt ?? -Infinity) / 5000)
       const candidates = ready.filter(ours).sort((a, b) => empties(a) - empties(b) || a.activeCalls - b.activeCalls || b.launchedAt.getTime() - a.launchedAt.getTime())
       const deadline = new Date(now2 + cfg.drainDeadlineSec * 1000)
       for (const r of candidates.slice(0, decision.drain)) {

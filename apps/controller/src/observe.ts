@@ -1,6 +1,6 @@
 import { sqlState, type Queryable } from '@federate/db'
 import { GAP_SHARE, windingDown } from '@federate/dialer'
-import { campaignDemand, type CampaignLoad, type Demand } from '@federate/scaler'
+import { campaignDemand, toDial, type CampaignLoad, type Demand } from '@federate/scaler'
 
 // What the controller reads from PostgreSQL besides the instances: campaign calls up now, and
 // what running campaigns will need (the dialer's tables; absent tables mean no campaigns).
@@ -58,8 +58,7 @@ export async function observeCampaigns (db: Queryable, opts: ObserveOptions): Pr
     const caps = await db.query<{ max_concurrent: number | null, max_cps: number | null }>('SELECT max_concurrent, max_cps::float8 AS max_cps FROM dialer_settings LIMIT 1')
     const loads: CampaignLoad[] = rows.map((r) => ({ id: r.id, rateCps: r.rate, maxConcurrent: r.max_concurrent, inFlight: r.in_flight, liveCalls: r.live, due: r.due, holdSec: r.hold }))
     return {
-      // Queued contacts and pending ones due, as the dialer counts them (in flight less live: queued).
-      windingDown: loads.some((c) => windingDown(Math.max(0, c.inFlight - (c.liveCalls ?? 0)) + c.due, c.rateCps)),
+      windingDown: loads.some((c) => windingDown(toDial(c), c.rateCps)),
       inboundLiveCalls,
       campaignLiveCalls: Math.max(live.rows[0]?.n ?? 0, loads.reduce((s, c) => s + (c.liveCalls ?? 0), 0)),
       demand: campaignDemand(loads, { defaultHoldSec: opts.defaultHoldSec, leadSec: opts.leadSec, globalMaxConcurrent: caps.rows[0]?.max_concurrent, globalMaxCps: caps.rows[0]?.max_cps }),

@@ -52,6 +52,15 @@ export function controllerFor (_t: TestContext, pool: DbPool, config: Partial<Co
   return { controller, provider }
 }
 
+/** `n` instances launched (by a controller that then steps down) on a provider to hand on, and their ids. */
+export async function launchedFleet (t: TestContext, pool: DbPool, n: number): Promise<{ provider: MemoryProvider, ids: string[] }> {
+  const { controller, provider } = controllerFor(t, pool, { min: n })
+  await controller.elect()
+  await controller.reconcileOnce()
+  await controller.close()
+  return { provider, ids: (await rows(pool)).map((r) => r.id) }
+}
+
 /**
  * What an agent's instance.heartbeat stores (through the app server), with the calls table agreeing
  * (every call runs call.step): calls `<id>-c0..` are active, any beyond `activeCalls` end.

@@ -19,13 +19,18 @@ async function attempts (pool: DbPool, n: number, leasedSecAgo: number, holdSec:
     FROM k`, [n, leasedSecAgo, holdSec, outcome, answered])
 }
 
-test('a campaign\'s hold time ignores its first calls to end (the shortest) and counts long calls still up at their age', async (t) => {
-  const { pool } = await migratedDatabase(t)
+// The running campaign 'spring' at `rateCps`, with `contacts` contacts pending.
+async function springCampaign (pool: DbPool, rateCps: number, contacts: number): Promise<void> {
   await pool.query("INSERT INTO flows (id, name) VALUES ('survey', 'Survey')")
   await pool.query(`INSERT INTO campaigns (id, name, flow_id, caller_id, rate_cps, max_concurrent, retry_policy, status)
-    VALUES ('spring', 'Spring survey', 'survey', '+15550000000', 10, 5000, '{}', 'running')`)
+    VALUES ('spring', 'Spring survey', 'survey', '+15550000000', $1, 5000, '{}', 'running')`, [rateCps])
   await pool.query(`INSERT INTO contacts (campaign_id, phone_e164, time_zone)
-    SELECT 'spring', '+1555' || lpad(g::text, 7, '0'), 'America/New_York' FROM generate_series(1, 2000) g`)
+    SELECT 'spring', '+1555' || lpad(g::text, 7, '0'), 'America/New_York' FROM generate_series(1, $1::int) g`, [contacts])
+}
+
+test('a campaign\'s hold time ignores its first calls to end (the shortest) and counts long calls still up at their age', async (t) => {
+  const { pool } = await migratedDatabase(t)
+  await springCampaign(pool, 10, 2000)
   const observe = async () => await observeCampaigns(pool, { horizonSec: 300, defaultHoldSec: 60 })
 
   // 20 s into the campaign: a few early hang-ups ended after 3 s, the other calls are still up.
@@ -48,11 +53,7 @@ test('a campaign\'s hold time ignores its first calls to end (the shortest) and 
 
 test('a campaign with no attempts yet is expected to hold its channels for the default hold time', async (t) => {
   const { pool } = await migratedDatabase(t)
-  await pool.query("INSERT INTO flows (id, name) VALUES ('survey', 'Survey')")
-  await pool.query(`INSERT INTO campaigns (id, name, flow_id, caller_id, rate_cps, max_concurrent, retry_policy, status)
-    VALUES ('spring', 'Spring survey', 'survey', '+15550000000', 5, 5000, '{}', 'running')`)
-  await pool.query(`INSERT INTO contacts (campaign_id, phone_e164, time_zone)
-    SELECT 'spring', '+1555' || lpad(g::text, 7, '0'), 'America/New_York' FROM generate_series(1, 100) g`)
+  await springCampaign(pool, 5, 100)
   const r = await observeCampaigns(pool, { horizonSec: 300, defaultHoldSec: 45 })
   // 5 calls/s x 45 s = 225, but only 100 contacts are left to dial.
   assert.deepEqual(r.demand.byCampaign, [{ id: 'spring', demand: 100, limitedBy: 'contacts' }])
@@ -77,11 +78,7 @@ test('the launch lead is the 90th percentile of the provider\'s last twenty boot
 
 test('per instance: its calls up and ringing, and when the youngest began; stranded channels are the few left free on a full instance', async (t) => {
   const { pool } = await migratedDatabase(t)
-  await pool.query("INSERT INTO flows (id, name) VALUES ('survey', 'Survey')")
-  await pool.query(`INSERT INTO campaigns (id, name, flow_id, caller_id, rate_cps, max_concurrent, retry_policy, status)
-    VALUES ('spring', 'Spring survey', 'survey', '+15550000000', 10, 5000, '{}', 'running')`)
-  await pool.query(`INSERT INTO contacts (campaign_id, phone_e164, time_zone)
-    SELECT 'spring', '+1555' || lpad(g::text, 7, '0'), 'America/New_York' FROM generate_series(1, 20) g`)
+  await springCampaign(pool, 10, 20)
   // i-1: 92 calls up since a minute ago. i-2: 40 calls up 30 s ago, and 3 attempts ringing since 1 s
   // ago (answered campaign calls have a calls row and an attempt: counted once).
   await pool.query(`INSERT INTO calls (call_id, instance_id, direction, started_at)

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { calls, INSTANCE_EMPTY_CHANNEL, instances, issueInstanceToken, verifyInstanceToken } from '@federate/db'
 import { waitFor } from '@federate/testkit'
-import { base, beat, controllerFor, decisions, migratedDatabase, rows, startCalls, testClock } from './helpers.ts'
+import { base, beat, controllerFor, decisions, launchedFleet, migratedDatabase, rows, startCalls, testClock } from './helpers.ts'
 
 test('the controller scales out from the load the heartbeats report, counting instances still starting, and stores why', async (t) => {
   const { pool } = await migratedDatabase(t)
@@ -46,11 +46,7 @@ test('the controller scales out from the load the heartbeats report, counting in
 
 test('scale-in drains the least loaded instances and terminates each once its calls reach zero', async (t) => {
   const { pool } = await migratedDatabase(t)
-  const { controller: first, provider } = controllerFor(t, pool, { min: 3 })
-  await first.elect()
-  await first.reconcileOnce()
-  await first.close()
-  const ids = (await rows(pool)).map((r) => r.id)
+  const { provider, ids } = await launchedFleet(t, pool, 3)
   const load = { [ids[0]!]: 40, [ids[1]!]: 10, [ids[2]!]: 20 }
   for (const id of ids) await beat(pool, id, { activeCalls: load[id] })
   // Their calls began together: the least loaded go first.
@@ -92,11 +88,7 @@ test('scale-in drains the least loaded instances and terminates each once its ca
 
 test('scale-in drains first the instances that will empty first: whose youngest call is oldest', async (t) => {
   const { pool } = await migratedDatabase(t)
-  const { controller: first, provider } = controllerFor(t, pool, { min: 4 })
-  await first.elect()
-  await first.reconcileOnce()
-  await first.close()
-  const ids = (await rows(pool)).map((r) => r.id)
+  const { provider, ids } = await launchedFleet(t, pool, 4)
   // 0: 60 calls, all a minute old; 1: 8 calls, one just begun (a late call); 2: 50 calls, 40 s
   // old; 3: none yet. The load (118 calls) needs 2 instances: drain 2.
   const load = [60, 8, 50, 0]

@@ -95,20 +95,14 @@ export function createDialer (opts: DialerOptions): Dialer {
   // the instance is served as it asks.
   const placementTimeoutMs = Math.min(500, opts.redisTimeoutMs ?? 2000)
   const pullSec = (opts.placementPullMs ?? 300) / 1000
-  const cohortMsFor = (capacity: number, list: RunningCampaign[]) => cohortMs(capacity, list.reduce((s, c) => s + c.rateCps, 0))
-  const rulesFor = (capacity: number, list: RunningCampaign[]): PlacementRules => ({
-    cohortMs: cohortMsFor(capacity, list),
-    gapMax: Math.floor(capacity * GAP_SHARE),
-    tight: list.some((c) => c.windingDown === true),
-  })
-  const mayPlace = async (instanceId: string, free: number, capacity: number, list: RunningCampaign[]) => {
+  // `rate`: the running campaigns' calls per second between them.
+  const mayPlace = async (instanceId: string, free: number, rate: number, rules: PlacementRules) => {
     if (!placement) return true
-    const rate = list.reduce((s, c) => s + c.rateCps, 0)
     const batch = Math.ceil(rate * pullSec)
     let timer: NodeJS.Timeout | undefined
     try {
       return await Promise.race([
-        placement.report(instanceId, free, Date.now(), batch, rulesFor(capacity, list)),
+        placement.report(instanceId, free, Date.now(), batch, rules),
         new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, placementTimeoutMs) }),
       ])
     } catch (err) {
@@ -198,11 +192,13 @@ export function createDialer (opts: DialerOptions): Dialer {
       if (row !== undefined && LEAVING.has(row.state)) return []
       // Its capacity as its heartbeats say (unknown: what it asks for now).
       const capacity = row?.capacity || free
-      if (!await mayPlace(instanceId, free, capacity, list)) return []
+      const rate = list.reduce((s, c) => s + c.rateCps, 0)
+      const rules: PlacementRules = { cohortMs: cohortMs(capacity, rate), gapMax: Math.floor(capacity * GAP_SHARE), tight: list.some((c) => c.windingDown === true) }
+      if (!await mayPlace(instanceId, free, rate, rules)) return []
       rotate = (rotate + 1) % list.length
       const jobs = await leaseCalls(ctx, list, instanceId, Math.min(free, 10_000), rotate)
       // Not waited for: a lost update only goes stale (freshMs) like a silent instance's.
-      if (placement && jobs.length > 0) placement.left(instanceId, free - jobs.length, Date.now(), cohortMsFor(capacity, list)).catch(() => {})
+      if (placement && jobs.length > 0) placement.left(instanceId, free - jobs.length, Date.now(), rules.cohortMs).catch(() => {})
       return jobs
     },
     reapLeases: async (now) => await reapLeases(ctx, now ?? ctx.clock()),

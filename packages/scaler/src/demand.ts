@@ -50,6 +50,11 @@ export interface Demand {
   byCampaign: Array<{ id: string, demand: number, limitedBy: LimitedBy, ending?: true }>
 }
 
+/** Contacts a campaign still has to dial: those in flight but not yet a call (queued), and the due ones. */
+export function toDial (c: Pick<CampaignLoad, 'inFlight' | 'due' | 'liveCalls'>): number {
+  return Math.max(0, c.inFlight - (c.liveCalls ?? 0)) + c.due
+}
+
 /**
  * Little's law per campaign: concurrency = rate x hold time, capped by the campaign's
  * maxConcurrent and by the contacts it can still dial (in flight + due); then the global caps.
@@ -77,12 +82,11 @@ export function campaignDemand (campaigns: readonly CampaignLoad[], opts: Demand
     const steadyLimit: LimitedBy = steady === byContacts && byContacts < byRate ? 'contacts' : steady === c.maxConcurrent && c.maxConcurrent < byRate ? 'cap' : 'rate'
     if (opts.leadSec === undefined) return { id: c.id, demand: Math.ceil(steady - 1e-9), limitedBy: steadyLimit }
     const live = c.liveCalls ?? 0
-    // Contacts in flight beyond the live ones are queued: still to dial, with the due ones.
-    const toDial = Math.max(0, c.inFlight - live) + c.due
-    const ahead = live + Math.min(rate * opts.leadSec, toDial)
+    const left = toDial(c)
+    const ahead = live + Math.min(rate * opts.leadSec, left)
     const demand = Math.min(c.maxConcurrent, Math.max(live, Math.min(ahead, byRate)))
-    const limitedBy: LimitedBy = demand === c.maxConcurrent && c.maxConcurrent < Math.min(ahead, byRate) ? 'cap' : ahead < byRate ? (rate * opts.leadSec > toDial ? 'contacts' : 'lead') : 'rate'
-    return { id: c.id, demand: Math.ceil(demand - 1e-9), limitedBy, ...(toDial === 0 ? { ending: true as const } : {}) }
+    const limitedBy: LimitedBy = demand === c.maxConcurrent && c.maxConcurrent < Math.min(ahead, byRate) ? 'cap' : ahead < byRate ? (rate * opts.leadSec > left ? 'contacts' : 'lead') : 'rate'
+    return { id: c.id, demand: Math.ceil(demand - 1e-9), limitedBy, ...(left === 0 ? { ending: true as const } : {}) }
   })
   const sum = byCampaign.reduce((s, c) => s + c.demand, 0)
   const total = opts.globalMaxConcurrent ? Math.min(sum, opts.globalMaxConcurrent) : sum
